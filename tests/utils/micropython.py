@@ -69,8 +69,10 @@ def _test_names(path: Path) -> list[str]:
 def run_module(path: Path, names: list[str], heapsize: str) -> dict[str, tuple[str, str]]:
     """Run the named tests of one module on MicroPython; name -> (outcome, detail)."""
     env = dict(os.environ)
+    # REPO before tests/: MicroPython imports a folder without __init__.py as a package, so
+    # tests/protocol/ would otherwise shadow the real protocol/ package.
     env["MICROPYPATH"] = os.pathsep.join(
-        [str(path.parent), str(REPO / "tests"), str(REPO), ".frozen"]
+        [str(path.parent), str(REPO), str(REPO / "tests"), ".frozen"]
     )
     cmd = [micropython_binary(), "-X", "heapsize=" + heapsize, str(HARNESS), path.stem, *names]
     try:
