@@ -1,0 +1,92 @@
+"""Engine and session factory from a database URL.
+
+SQLite is the embedded default (a file, nothing installed). It is opened in WAL mode so the
+dashboard can read while ingest writes, with `synchronous=NORMAL` (in WAL mode a commit survives
+a crash of the process; only a power loss can take the last commits back, see docs/fleet.md),
+`foreign_keys=ON` and a busy timeout so a second writer waits instead of failing.
+PostgreSQL is reached with `postgresql+psycopg://user@host:port/db`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_SQLITE_PRAGMAS: dict[str, str] = {
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "foreign_keys": "ON",
+    "busy_timeout": "10000",
+    "cache_size": "-32000",  # 32 MB page cache
+    "temp_store": "MEMORY",
+}
+
+
+def normalise_url(url: str | Path) -> str:
+    """Accept a bare file path for SQLite and the common PostgreSQL spellings.
+
+    `fleet.db` -> `sqlite:///fleet.db`; `postgresql://` and `postgres://` -> psycopg 3."""
+    text = str(url)
+    if "://" not in text:
+        return f"sqlite:///{text}"
+    if text.startswith("postgres://"):
+        return "postgresql+psycopg://" + text[len("postgres://") :]
+    if text.startswith("postgresql://"):
+        return "postgresql+psycopg://" + text[len("postgresql://") :]
+    return text
+
+
+def make_engine(url: str | Path, *, echo: bool = False, **kwargs: Any) -> Engine:
+    """Create an Engine for `url` with the fleet's connection settings applied."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        engine = create_engine(url, echo=echo, **kwargs)
+        _install_sqlite_pragmas(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 8)
+    kwargs.setdefault("max_overflow", 8)
+    return create_engine(url, echo=echo, **kwargs)
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite opens transactions lazily and would otherwise defer BEGIN; the pragmas must run
+        # outside a transaction (journal_mode cannot change inside one).
+        cur = dbapi_conn.cursor()
+        for name, value in DEFAULT_SQLITE_PRAGMAS.items():
+            cur.execute(f"PRAGMA {name}={value}")
+        cur.close()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit (the API returns them)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+class Database:
+    """An engine and its session factory, the one handle the rest of the fleet passes around."""
+
+    def __init__(self, url: str | Path, **kwargs: Any) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, **kwargs)
+        self.sessions = make_session_factory(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
