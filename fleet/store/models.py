@@ -188,15 +188,19 @@ class Device(Base):
 
 
 class Event(Base):
-    """One event a device sent, stored once per (device, sequence number)."""
+    """One event in a device's timeline, stored once per (device, sequence number).
+
+    `origin` is `device` for what the device sent (with its `seq`) and `fleet` for what the fleet
+    observed about it (went offline, back online, polled), which has no sequence number."""
 
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("device_id", "seq"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"))
-    seq: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32), index=True)
+    origin: Mapped[str] = mapped_column(String(8), default="device")
     uptime_s: Mapped[int | None] = mapped_column(BigInteger)
     device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
