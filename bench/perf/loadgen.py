@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "gg-bench",
     "board": "virtual",
     "fw": "1.0.0",
+    "ack_timeout": coapwire.ACK_TIMEOUT,  # RFC 7252 default; tests shorten it
     "seed": 1,
     "cpu": None,  # pin this process to one CPU
 }
@@ -118,6 +119,7 @@ class LoadGen:
         self.rng = random.Random(cfg["seed"])
         self.n = int(cfg["devices"])
         self.window = int(cfg["window"])
+        self.ack_timeout = float(cfg["ack_timeout"])
         self.endpoints: list[Endpoint] = []
         self.inflight: dict[int, Req] = {}
         self.by_token: dict[bytes, Req] = {}  # requests acknowledged empty, awaiting the response
@@ -188,7 +190,7 @@ class LoadGen:
         r.seq = seq
         r.packet = packet
         r.t0 = now
-        r.timeout = coapwire.ACK_TIMEOUT * (1.0 + self.rng.random() * (coapwire.ACK_RANDOM_FACTOR - 1.0))
+        r.timeout = self.ack_timeout * (1.0 + self.rng.random() * (coapwire.ACK_RANDOM_FACTOR - 1.0))
         r.deadline = now + r.timeout
         r.ep = ep
         r.token = token

@@ -20,45 +20,10 @@ PATH_CR = "/gg/cr"
 BASE_EPOCH = 1_785_000_000
 
 
-_SENML = {  # TEMPORARY: flat name -> (SenML name, value key), until protocol.messages lands
-    "fw": ("3/0/3", "vs"), "mem_free_kb": ("3/0/10", "v"), "rssi": ("4/0/2", "v"),
-    "lel": ("3325/0/5700", "v"), "alarm": ("30000/0/0", "v"), "sp_low": ("30000/0/1", "v"),
-    "sp_high": ("30000/0/2", "v"), "valve": ("30000/0/3", "v"), "faults": ("30000/0/4", "v"),
-    "uptime": ("30000/0/9", "v"), "outbox": ("30000/0/11", "v"), "last_seq": ("30000/0/13", "v"),
-}
-
-
-class _Interim:
-    """TEMPORARY stand-in for protocol.messages.encode while that module is being written."""
-
-    @staticmethod
-    def encode(kind: str, obj: dict) -> bytes:
-        import cbor2
-
-        if kind != "heartbeat":
-            return cbor2.dumps(obj, canonical=True)
-        keys = {"bn": -2, "bt": -3, "n": 0, "v": 2, "vs": 3, "vb": 4}
-        recs = []
-        for flat, value in obj.items():
-            if flat in _SENML:
-                name, vk = _SENML[flat]
-                recs.append({keys["n"]: name, keys[vk]: value})
-        recs[0][keys["bn"]] = "urn:dev:os:32473-%s:" % obj["dev"]
-        recs[0][keys["bt"]] = obj.get("t", 0)
-        return cbor2.dumps(recs, canonical=True)
-
-
-def codec_name() -> str:
-    """Which codec built the payloads (reported, so an interim run is never mistaken)."""
-    return "protocol.messages" if _messages() is not _Interim else "interim cbor2 encoder"
-
-
 def _messages():  # type: ignore[no-untyped-def]
-    """protocol.messages, imported late so `gasguard bench` starts without it."""
-    try:
-        from protocol import messages
-    except ImportError:
-        return _Interim
+    """protocol.messages, imported late so `gasguard bench --help` works without loading it."""
+    from protocol import messages
+
     return messages
 
 

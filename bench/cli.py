@@ -1,0 +1,40 @@
+"""`gasguard bench`: the benchmarks and rig tests. This module only mounts commands; each one's
+code lives in its own package (bench/perf for `perf`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Benchmarks and hardware-in-loop rig tests.", no_args_is_help=True)
+
+PERF_SCENARIOS = ("steady", "storm", "restart", "million", "soak")
+
+
+@app.command()
+def perf(
+    json_path: Annotated[Path, typer.Option("--json", help="write the JSON report here")],
+    md_path: Annotated[Path | None, typer.Option("--md", help="also write a Markdown report here")] = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="a few seconds per scenario: checks the tooling, not figures")] = False,
+    scenario: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="run only these (repeatable): " + ", ".join(PERF_SCENARIOS))] = None,
+    db: Annotated[str, typer.Option("--db", help="'sqlite' (a fresh file per scenario) or a PostgreSQL URL (its fleet tables are dropped!)")] = "sqlite",
+    profile: Annotated[bool, typer.Option("--profile", help="py-spy the fleet during the steady run")] = False,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="keep databases, logs and raw generator output here")] = None,
+) -> None:
+    """Ingest throughput against a bare aiocoap baseline, alarm storm, restart, 1M devices, soak."""
+    from bench.perf import runner
+
+    chosen = list(scenario) if scenario else list(PERF_SCENARIOS)
+    bad = [s for s in chosen if s not in PERF_SCENARIOS]
+    if bad:
+        raise typer.BadParameter("unknown scenario %s; choose from %s" % (", ".join(bad), ", ".join(PERF_SCENARIOS)), param_hint="--scenario")
+    rep = runner.run(chosen, json_path, md_path, smoke, db=db, profile=profile, workdir=workdir,
+                     log=lambda msg: typer.echo(msg, err=True))
+    typer.echo("ingest %s msgs/s, baseline %s msgs/s, ratio %s, p99 at half rate %s ms -> %s" % (
+        rep["ingest_msgs_per_s"], rep["baseline_msgs_per_s"], rep["ratio"], rep["p99_ack_ms"], json_path))
+    failed = [n for n, r in rep["scenarios"].items() if "error" in r]
+    if failed:
+        typer.echo("failed scenario(s): %s (details in the report)" % ", ".join(failed), err=True)
+        raise typer.Exit(1)

@@ -1,0 +1,96 @@
+"""Everything the benchmark knows about the fleet's store and API, in one place.
+
+The scenarios read the store directly after a run (was every acknowledged message stored?) and
+time the API's dashboard queries; when the fleet's schema or routes move, this file moves with
+them and nothing else in bench/perf does."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy import text
+
+BENCH_MODEL = "gg-bench"
+
+# Dashboard and API queries timed in the "million" scenario: name -> path (GET).
+QUERIES: dict[str, str] = {
+    "alarms_now": "/api/alarms?state=open&limit=50",
+    "offline_devices": "/api/devices?online=false&limit=50",
+    "calibration_due": "/api/workorders?kind=calibration&limit=50",
+    "township_progress": "/api/campaign/progress",
+}
+
+# Where the alarm-storm watcher looks for open alarms.
+OPEN_ALARMS = "/api/alarms?state=open&limit=1000"
+
+_DEV_RE = re.compile(rb'"device_id"\s*:\s*"([a-z0-9-]+)"')
+
+
+def prepare(url: str) -> None:
+    """Create the schema and the benchmark's product model, so registrations are accepted."""
+    from fleet.store.db import Database
+    from fleet.store.migrate import upgrade
+
+    upgrade(url)
+    db = Database(url)
+    try:
+        with db.engine.begin() as conn:
+            have = conn.execute(text("SELECT count(*) FROM product_models WHERE code = :c"), {"c": BENCH_MODEL}).scalar()
+            if not have:
+                conn.execute(
+                    text(
+                        "INSERT INTO product_models (code, kind, maker, model, gas, calibration_interval_days,"
+                        " sensor_life_days, service_life_days, heartbeat_interval_s, offline_grace_s, approved, created_at)"
+                        " VALUES (:c, 'alarm_shutoff', 'gasguard bench', 'bench device', 'methane', 365, 1825, 3650,"
+                        " 300, 900, :t, CURRENT_TIMESTAMP)"
+                    ),
+                    {"c": BENCH_MODEL, "t": True},
+                )
+    finally:
+        db.dispose()
+
+
+def counts(url: str) -> dict[str, int]:
+    """Rows that matter after a run: devices, heartbeat readings, events, open alarms."""
+    from fleet.store.db import Database
+
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            out = {}
+            for name, sql in (
+                ("devices", "SELECT count(*) FROM devices"),
+                ("readings", "SELECT count(*) FROM readings"),
+                ("events", "SELECT count(*) FROM events"),
+                ("alarms_open", "SELECT count(*) FROM alarms WHERE state = 'open'"),
+            ):
+                out[name] = int(conn.execute(text(sql)).scalar() or 0)
+            return out
+    finally:
+        db.dispose()
+
+
+def stored_events(url: str) -> set[tuple[str, int]]:
+    """Every (device_id, seq) in the events table."""
+    from fleet.store.db import Database
+
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            return {(d, int(s)) for d, s in conn.execute(text("SELECT device_id, seq FROM events"))}
+    finally:
+        db.dispose()
+
+
+def device_ids_in(body: bytes) -> set[str]:
+    """Device ids named anywhere in a JSON API answer (list or {data: [...]} alike)."""
+    return {m.decode() for m in _DEV_RE.findall(body)}
+
+
+def json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

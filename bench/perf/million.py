@@ -1,0 +1,198 @@
+"""The "million" scenario: a city's installed base in the store, then the dashboard's queries timed.
+
+The bulk loader writes rows straight through the DBAPI (`executemany` in chunks, one transaction
+per chunk) with each column's own SQLAlchemy bind processing, so the rows are exactly what the
+ORM would have written, at a few hundred thousand rows a second instead of a few thousand.
+Columns the loader does not fill get their declared default (a fixed "now" for time defaults) or
+NULL; a NOT NULL column with neither is an error naming it, so a schema change is caught here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from bench.perf import fleetstore, procs
+from bench.perf.stats import summary_ms
+
+# Timestamps are relative to the load time, so "offline" and "due" mean what they will mean to the fleet.
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+TOWNSHIPS = ["豫龙镇", "乔楼镇", "广武镇", "王村镇", "高村乡", "汜水镇", "高山镇", "刘河镇", "崔庙镇", "贾峪镇",
+             "城关乡", "京城路街道", "索河街道", "东城街道", "康泰路街道"]
+CHUNK = 20_000
+
+
+class BulkLoader:
+    """Inserts generated rows into fleet tables through the raw DBAPI connection."""
+
+    def __init__(self, url: str) -> None:
+        from fleet.store.base import Base
+        from fleet.store.db import Database
+
+        import fleet.store.models  # noqa: F401 - registers the core tables on Base.metadata
+
+        for optional in ("fleet.lifecycle.models", "fleet.campaign.models"):
+            try:
+                __import__(optional)
+            except ImportError:
+                pass
+        self.db = Database(url)
+        self.meta = Base.metadata
+        self.dialect = self.db.engine.dialect
+        self.rows = 0
+
+    def table(self, name: str) -> Any:
+        return self.meta.tables.get(name)
+
+    def load(self, name: str, rows: Iterator[dict[str, Any]]) -> int:
+        """Insert every dict of `rows` into table `name`; returns the count."""
+        table = self.meta.tables[name]
+        first = next(rows, None)
+        if first is None:
+            return 0
+        # Every column the rows give, and every other one except a generated primary key.
+        cols = [c for c in table.columns
+                if c.name in first or not (c.primary_key and c.autoincrement in (True, "auto"))]
+        procs_ = [c.type.dialect_impl(self.dialect).bind_processor(self.dialect) for c in cols]
+        fills = [None if c.name in first else self._fill(c) for c in cols]
+        rows = itertools.chain((first,), rows)
+        marks = ", ".join(["?" if self.dialect.paramstyle == "qmark" else "%s"] * len(cols))
+        sql = "INSERT INTO %s (%s) VALUES (%s)" % (table.name, ", ".join(c.name for c in cols), marks)
+        raw = self.db.engine.raw_connection()
+        n = 0
+        try:
+            cur = raw.cursor()
+            if self.dialect.name == "sqlite":
+                cur.execute("PRAGMA synchronous=OFF")
+            batch: list[tuple[Any, ...]] = []
+            for row in rows:
+                values = []
+                for c, proc, fill in zip(cols, procs_, fills):
+                    v = row[c.name] if fill is None else fill()
+                    values.append(proc(v) if proc is not None and v is not None else v)
+                batch.append(tuple(values))
+                if len(batch) >= CHUNK:
+                    cur.executemany(sql, batch)
+                    raw.commit()
+                    n += len(batch)
+                    batch = []
+            if batch:
+                cur.executemany(sql, batch)
+                raw.commit()
+                n += len(batch)
+        finally:
+            raw.close()
+        self.rows += n
+        return n
+
+    @staticmethod
+    def _fill(col: Any) -> Callable[[], Any]:
+        d = col.default
+        if d is not None and getattr(d, "is_scalar", False):
+            value = d.arg
+            return lambda: value
+        if d is not None and getattr(d, "is_callable", False):
+            return lambda: NOW  # time defaults (`now`): the load time
+        if col.nullable or col.server_default is not None:
+            return lambda: None
+        raise ValueError("bulk loader: %s.%s is NOT NULL with no default; give it a value" % (col.table.name, col.name))
+
+    def dispose(self) -> None:
+        self.db.dispose()
+
+
+def populate(url: str, n: int, seed: int = 9) -> dict[str, Any]:
+    """n sites, n assets, n devices (2 % offline, 0.1 % with an open alarm), lifecycle/campaign rows
+    where those tables exist. Returns counts and timings."""
+    rng = random.Random(seed)
+    loader = BulkLoader(url)
+    t0 = time.perf_counter()
+    with loader.db.engine.connect() as conn:
+        from sqlalchemy import text
+
+        model_id = conn.execute(text("SELECT id FROM product_models WHERE code = :c"), {"c": fleetstore.BENCH_MODEL}).scalar()
+    town = [TOWNSHIPS[i % len(TOWNSHIPS)] for i in range(n)]
+    counts: dict[str, int] = {}
+
+    def sites() -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            res = rng.random() < 0.9
+            yield {"id": i + 1, "account_no": "B%09d" % i, "name": "用户%d" % i,
+                   "category": "residential" if res else "non_residential", "supply": "pipeline" if rng.random() < 0.85 else "lpg",
+                   "township": town[i], "community": "社区%d" % (i % 400), "address": "%s %d号" % (town[i], i)}
+
+    def assets() -> Iterator[dict[str, Any]]:
+        base = date(2022, 4, 1)
+        for i in range(n):
+            yield {"id": i + 1, "kind": "alarm_shutoff", "product_model_id": model_id, "serial": "SN%010d" % i, "site_id": i + 1,
+                   "installed_on": base + timedelta(days=rng.randrange(600)), "status": "in_service"}
+
+    def devices() -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            offline = rng.random() < 0.02
+            seen = NOW - timedelta(seconds=rng.randrange(3600, 86400 * 3) if offline else rng.randrange(300))
+            yield {"id": i + 1, "device_id": "gg-m%011x" % i, "asset_id": i + 1, "product_model_id": model_id, "site_id": i + 1,
+                   "model_code": fleetstore.BENCH_MODEL, "fw": "1.0.0", "gas": "methane", "board": "esp32-mq4",
+                   "registered_at": NOW - timedelta(days=rng.randrange(1, 600)), "last_report_at": seen,
+                   "last_online_at": seen, "last_offline_at": seen if offline else None, "online": not offline,
+                   "last_seq": rng.randrange(1, 50)}
+
+    def alarms() -> Iterator[dict[str, Any]]:
+        for i in rng.sample(range(n), max(1, n // 1000)):
+            yield {"device_id": "gg-m%011x" % i, "site_id": i + 1, "state": "open", "level": 1,
+                   "opened_at": NOW - timedelta(seconds=rng.randrange(3600))}
+
+    for name, gen in (("sites", sites), ("assets", assets), ("devices", devices), ("alarms", alarms)):
+        if loader.table(name) is not None:
+            counts[name] = loader.load(name, gen())
+    seconds = time.perf_counter() - t0
+    loader.dispose()
+    return {"rows": counts, "load_s": round(seconds, 1), "rows_per_s": round(sum(counts.values()) / seconds) if seconds else None}
+
+
+def time_queries(port: int, repeats: int) -> dict[str, Any]:
+    """Each dashboard/API query `repeats` times, one after another, over one keep-alive connection."""
+    import http.client
+
+    out: dict[str, Any] = {}
+    conn = http.client.HTTPConnection(procs.HOST, port, timeout=60)
+    for name, path in fleetstore.QUERIES.items():
+        times: list[float] = []
+        status: dict[int, int] = {}
+        size = 0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            times.append(time.perf_counter() - t0)
+            status[r.status] = status.get(r.status, 0) + 1
+            size = len(body)
+        out[name] = {"path": path, **summary_ms(times), "status": status, "bytes": size}
+    conn.close()
+    return out
+
+
+def million(ctx: Any) -> dict[str, Any]:
+    from bench.perf.scenarios import fleet_available
+
+    why = fleet_available()
+    n = ctx.p(1_000_000, 10_000)
+    url = ctx.db_url("million")
+    loaded = populate(url, n)
+    ctx.log("million: %d devices loaded in %.1f s" % (n, loaded["load_s"]))
+    res: dict[str, Any] = {"devices": n, **loaded}
+    if why:
+        res["queries_skipped"] = why
+        return res
+    srv = ctx.fleet("million", url)
+    res["fleet_start_s"] = round(srv.start(ready_timeout=300), 1)
+    try:
+        res["queries"] = time_queries(srv.http_port, ctx.p(50, 5))
+    finally:
+        srv.stop()
+    return res

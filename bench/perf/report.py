@@ -1,0 +1,122 @@
+"""The Markdown version of a perf report: headline, goals, machine, method, each scenario."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return "{:,.1f}".format(v) if abs(v) >= 100 else "{:.3g}".format(v)
+    if isinstance(v, int):
+        return "{:,}".format(v)
+    return str(v)
+
+
+def _lat_row(name: str, lat: dict[str, Any] | None) -> str:
+    lat = lat or {}
+    return "| %s | %s | %s | %s | %s | %s |" % (
+        name, _fmt(lat.get("count")), _fmt(lat.get("p50_ms")), _fmt(lat.get("p95_ms")),
+        _fmt(lat.get("p99_ms")), _fmt(lat.get("max_ms")))
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    m = rep["machine"]
+    lines = [
+        "# gasguard performance report%s" % (" (smoke run: seconds per scenario, not figures)" if rep["smoke"] else ""),
+        "",
+        "Generated %s by `%s`." % (rep["generated_at"], rep["command"]),
+        "",
+        "| headline | value |",
+        "|---|---|",
+        "| fleet ingest, answered msgs/s | %s |" % _fmt(rep.get("ingest_msgs_per_s")),
+        "| bare aiocoap baseline, msgs/s | %s |" % _fmt(rep.get("baseline_msgs_per_s")),
+        "| ratio fleet / baseline | %s |" % _fmt(rep.get("ratio")),
+        "| p99 ack latency at half the max rate, ms | %s |" % _fmt(rep.get("p99_ack_ms")),
+        "| p99 ack latency saturated, ms | %s |" % _fmt(rep.get("p99_ack_ms_saturated")),
+        "",
+        "## Goals",
+        "",
+        "| goal | target | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for g in rep["goals"]:
+        lines.append("| %s | %s | %s | %s |" % (g["goal"], g["target"], _fmt(g["measured"]), _fmt(g["met"])))
+    pk = ", ".join("%s %s" % (k, v) for k, v in m["packages"].items() if v)
+    lines += [
+        "",
+        "## Machine",
+        "",
+        "%s, %s CPUs (%s usable), %s GiB; Linux %s; %s; %s." % (
+            m["cpu_model"], m["cpus"], m["cpus_usable"], m["memory_gib"], m["kernel"], m["python"], pk),
+        "Load average (1/5/15 min) at start %s, at end %s. Server on CPU %s, generator on CPU %s. Database: %s." % (
+            m["load_average_at_start"], m.get("load_average_at_end"), rep["pinning"]["server_cpu"],
+            rep["pinning"]["generator_cpu"], rep["database"]),
+        "",
+        "## Method",
+        "",
+        rep["method"],
+        "",
+    ]
+    sc = rep["scenarios"]
+    for name, res in sc.items():
+        lines += ["## Scenario: %s" % name, ""]
+        if "error" in res:
+            lines += ["Failed: `%s`" % res["error"], ""]
+            continue
+        if "skipped" in res:
+            lines += ["Skipped: %s" % res["skipped"], ""]
+            continue
+        if name == "steady":
+            lines += ["| run | answered msgs/s | retransmissions | lost |", "|---|---|---|---|"]
+            for key in ("baseline", "fleet", "fleet_half_rate"):
+                if key in res:
+                    mm = res[key]["main"]
+                    lines.append("| %s | %s | %s | %s |" % (key, _fmt(mm["answered_msgs_per_s"]), _fmt(mm["retransmissions"]), _fmt(mm["lost"])))
+            lines += ["", "| latency | n | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
+            for key in ("baseline", "fleet", "fleet_half_rate"):
+                if key in res:
+                    lines.append(_lat_row(key, res[key]["main"]["latency"]))
+            if "fleet_skipped" in res:
+                lines += ["", "Fleet not measured: %s." % res["fleet_skipped"]]
+            if "store" in res:
+                lines += ["", "Store after the max-rate run: %s; every acknowledged message stored: %s." % (
+                    res["store"]["after_max_run"], _fmt(res["store"]["every_ack_stored"]))]
+            if "profile" in res and res["profile"].get("self_pct"):
+                lines += ["", "Where the fleet's time went (py-spy, %d samples), top self time:" % res["profile"]["samples"], ""]
+                lines += ["| function | self % |", "|---|---|"]
+                lines += ["| `%s` | %s |" % (f, p) for f, p in res["profile"]["self_pct"][:12]]
+        elif name == "storm":
+            lines += ["%s alarms sent by %s devices within %s s over heartbeats at %s/s; %s visible, %s never visible." % (
+                _fmt(res["alarms_sent"]), _fmt(res["devices"]), _fmt(res["storm_span_s"]), _fmt(res["heartbeat_rate"]),
+                _fmt(res["alarms_visible"]), _fmt(res["alarms_never_visible"])), "",
+                "| latency | n | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|",
+                _lat_row("packet -> visible in API", res["visible_latency"]),
+                _lat_row("CoAP ack (all messages)", res["generator"]["main"]["latency"])]
+        elif name == "restart":
+            lines += ["Fleet SIGKILLed after %s s, answering again after %s s. Events acknowledged %s, stored %s, "
+                      "acknowledged but missing %s. Retransmissions %s, given up %s." % (
+                          _fmt(res["killed_after_s"]), _fmt(res["downtime_s"]), _fmt(res["events_acknowledged"]),
+                          _fmt(res["events_stored"]), _fmt(res["acknowledged_but_missing"]),
+                          _fmt(res["generator"]["main"]["retransmissions"]), _fmt(res["generator"]["main"]["lost"]))]
+        elif name == "million":
+            lines += ["%s devices loaded in %s s (%s rows/s)." % (_fmt(res.get("devices")), _fmt(res.get("load_s")),
+                                                                  _fmt(res.get("rows_per_s"))), "",
+                      "| query | path | n | p50 ms | p95 ms | max ms | status |", "|---|---|---|---|---|---|---|"]
+            if "queries_skipped" in res:
+                lines += ["", "Queries not timed: %s." % res["queries_skipped"]]
+            for q, r in res.get("queries", {}).items():
+                lines.append("| %s | `%s` | %s | %s | %s | %s | %s |" % (q, r.get("path"), _fmt(r.get("count")), _fmt(r.get("p50_ms")),
+                                                                       _fmt(r.get("p95_ms")), _fmt(r.get("max_ms")), r.get("status")))
+        elif name == "soak":
+            lines += ["%s msgs/s for %s s with bursts of %s every %s s: p99 %s ms, RSS %s -> %s MB (slope %s MB/min over "
+                      "the second half), kernel UDP drops %s." % (
+                          _fmt(res["rate"]), _fmt(res["duration_s"]), res["burst"]["size"], _fmt(res["burst"]["every"]),
+                          _fmt(res["p99_ack_ms"]), _fmt(res["rss_mb_start"]), _fmt(res["rss_mb_end"]),
+                          _fmt(res["rss_slope_mb_per_min"]), _fmt(res["kernel_udp_drops"]))]
+        lines += ["", "Took %s s; load average after: %s." % (_fmt(res.get("seconds")), res.get("load_average_after")), ""]
+    return "\n".join(lines) + "\n"
