@@ -25,7 +25,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gasguard demo
+	if [ -f fleet/demo.py ]; then $(BIN)/gasguard demo; else $(BIN)/gasguard protocol vectors; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
