@@ -178,7 +178,7 @@ FIELDS = {
         ("lel", "number", REQ, None),
         ("valve_open", "bool", OPT, None),
         ("buzzer", "bool", OPT, None),
-        ("battery_pct", "number", OPT, _range(0, 100)),
+        ("battery_pct", "uint", OPT, _range(0, 100)),
         ("alarm", "uint", REQ, _range(0, 2)),
         ("sp_low", "number", OPT, None),
         ("sp_high", "number", OPT, None),
