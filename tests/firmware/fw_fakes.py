@@ -57,3 +57,18 @@ class Clock:
     def advance(self, ms):
         self.now += ms
         return self.now
+
+
+def tmpdir(tag):
+    """A fresh folder under /tmp for one test (unique per run: tests run in parallel)."""
+    import os
+
+    base = "/tmp/gg-fw-tests"
+    try:
+        os.mkdir(base)
+    except OSError:
+        pass
+    rnd = "".join("%02x" % b for b in os.urandom(6))
+    path = base + "/" + tag + "-" + rnd
+    os.mkdir(path)
+    return path

@@ -2,7 +2,7 @@
 """The linked shutoff: one ISR-safe handler, never an open command, state across reboot."""
 from firmware import valve
 from firmware.port import MICROPYTHON, heap_lock, heap_unlock
-from fw_fakes import FakeFlag, FakePin
+from fw_fakes import FakeFlag, FakePin, tmpdir
 from utils.dual import SkipTest
 
 
@@ -18,19 +18,7 @@ def make(tmp=None, kind="pulse", feedback=True, events=None):
 
 
 def _tmpdir(name):
-    import os
-
-    base = "/tmp/gg-fw-test-valve"
-    try:
-        os.mkdir(base)
-    except OSError:
-        pass
-    p = base + "/" + name
-    try:
-        os.remove(p)
-    except OSError:
-        pass
-    return p
+    return tmpdir("valve") + "/" + name
 
 
 def test_trip__is_allocation_free_under_heap_lock():
