@@ -128,18 +128,14 @@ def _hex(b):
     return "".join("%02x" % x for x in b)
 
 
-def _half_bits(x):
-    """The IEEE 754 half-precision bits of float x if x is exactly representable, else None."""
-    try:
-        single = struct.pack(">f", x)
-    except OverflowError:  # CPython: too large for float32
-        return None
-    b = int.from_bytes(single, "big")
+def _half_bits(b):
+    """The IEEE 754 half-precision bits for float32 bits b if the value is exact in half,
+    else None. (b comes from a float that is exact in single precision.)"""
     sign = (b >> 16) & 0x8000
     e = (b >> 23) & 0xFF
     m = b & 0x7FFFFF
-    if e == 0xFF:  # overflowed to infinity on MicroPython (real infinities never get here)
-        return None
+    if e == 0xFF:
+        return None  # infinities and NaN are handled by the caller
     if e == 0:
         return sign if m == 0 else None  # zero; float32 subnormals are below half's range
     e -= 127
@@ -163,20 +159,20 @@ def _enc_float(buf, obj, depth):
     if obj == _INF or obj == -_INF:
         buf.extend(b"\xf9\x7c\x00" if obj > 0 else b"\xf9\xfc\x00")
         return
-    h = _half_bits(obj)
-    if h is not None:
-        buf.append(0xF9)
-        buf.append(h >> 8)
-        buf.append(h & 0xFF)
-        return
     try:
         single = struct.pack(">f", obj)
-        exact = struct.unpack(">f", single)[0] == obj
-    except OverflowError:
-        exact = False
-    if exact:
-        buf.append(0xFA)
-        buf.extend(single)
+    except OverflowError:  # CPython: too large for float32
+        single = None
+    # Exact in single? (Packing rounds, underflows to 0 and, on MicroPython, overflows to inf.)
+    if single is not None and struct.unpack(">f", single)[0] == obj:
+        h = _half_bits(int.from_bytes(single, "big"))
+        if h is not None:
+            buf.append(0xF9)
+            buf.append(h >> 8)
+            buf.append(h & 0xFF)
+        else:
+            buf.append(0xFA)
+            buf.extend(single)
     else:
         buf.append(0xFB)
         buf.extend(struct.pack(">d", obj))

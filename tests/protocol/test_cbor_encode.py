@@ -43,6 +43,9 @@ def test_dumps__floats_take_the_shortest_exact_width():
     assert hx(0.1) == "fb3fb999999999999a"
     assert hx(3.4028234663852886e38) == "fa7f7fffff"
     assert hx(1e39) == "fb48078287f49c4a1d"
+    assert hx(2.0**-140) == "fa00000200"  # a float32 subnormal, exact
+    assert hx(2.0**-150) == "fb3690000000000000"  # underflows to 0 in float32: not exact
+    assert hx(4.7761523061006677e-73) == "fb30eb010217c9eca0"  # underflows in float32 too
 
 
 def test_dumps__every_nan_is_one_canonical_half():
