@@ -186,3 +186,9 @@ def test_cli__list_show_check(tmp_path):
     res = r.invoke(app, ["check", str(p)])
     assert res.exit_code == 1
     assert "error: %s: pins.valve_drive = 35: GPIO34–39 are input-only on ESP32; choose an output pin" % p in res.output
+
+
+def test_sim_default_board__matches_sim_toml():
+    from boards.sim.device.simworld import DEFAULT_BOARD
+
+    assert DEFAULT_BOARD == load_board("sim").to_device_dict()

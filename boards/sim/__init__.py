@@ -1,0 +1,1 @@
+"""The virtual board: a host-side launcher (CPython) and, in device/, what runs inside MicroPython."""

@@ -1,0 +1,1 @@
+# Modules that run inside MicroPython on the virtual board (and in-process in tests).

@@ -1,0 +1,200 @@
+# runs-on: micropython cpython
+# The simulated `machine` in-process, as firmware unit tests use it: the same file runs on the
+# real MicroPython interpreter and on CPython.
+from boards.sim.device import install
+from utils.dual import raises
+
+
+def _board():
+    m = install.install()
+    m.sim.freeze()
+    m.sim.sensor.noise = 0
+    m.sim.sensor.warmup_s = 0
+    return m
+
+
+def test_machine_is_the_sim():
+    m = _board()
+    import machine
+
+    assert machine is m and hasattr(machine, "sim")
+    assert m.reset_cause() == m.PWRON_RESET
+    assert len(m.unique_id()) == 6
+    assert m.freq() == 160000000
+
+
+def test_adc__concentration_step_raises_reading():
+    m = _board()
+    adc = m.ADC(m.Pin(34), atten=m.ADC.ATTN_11DB)
+    clean = adc.read_uv()
+    m.sim.set_gas("methane", 25.0)
+    gas = adc.read_uv()
+    assert 300000 < clean < 900000, clean
+    assert gas > clean * 3, (clean, gas)
+    assert adc.read_u16() > 30000
+    # the comparator output (active low) trips above the default 20 %LEL threshold
+    assert m.Pin(35, m.Pin.IN).value() == 0
+    m.sim.set_gas("methane", 0)
+    assert m.Pin(35, m.Pin.IN).value() == 1
+
+
+def test_adc__ramp_and_interferents():
+    m = _board()
+    adc = m.ADC(m.Pin(34), atten=m.ADC.ATTN_11DB)
+    base = adc.read_uv()
+    m.sim.set_gas("methane", 40.0, ramp_s=10)
+    m.sim.advance(5000)
+    half = adc.read_uv()
+    m.sim.advance(5000)
+    full = adc.read_uv()
+    assert base < half < full
+    m.sim.set_gas("methane", 0)
+    m.sim.set_gas("alcohol", 2000, unit="ppm")
+    alc = adc.read_uv()
+    assert base < alc < half  # MQ-4 is far less sensitive to alcohol
+    e = raises(ValueError, m.sim.set_gas, "cooking", 10)
+    assert str(e) == "gas cooking has no lower explosive limit; give it in ppm (unit='ppm')"
+    e = raises(ValueError, m.sim.set_gas, "radon", 10)
+    assert "expected one of" in str(e)
+
+
+def test_adc__default_attenuation_clips_like_esp32():
+    m = _board()
+    m.sim.set_gas("methane", 60.0)
+    assert m.ADC(m.Pin(34)).read_uv() == 1000000
+    assert raises(ValueError, m.ADC, m.Pin(5)) is not None
+
+
+def test_adc__warmup_reads_high_then_settles():
+    m = install.install()
+    m.sim.freeze()
+    m.sim.sensor.noise = 0
+    adc = m.ADC(m.Pin(34), atten=m.ADC.ATTN_11DB)
+    early = adc.read_uv()
+    m.sim.advance(20000)
+    late = adc.read_uv()
+    assert early > late * 1.5, (early, late)
+
+
+def test_adc__climate_moves_reading():
+    m = _board()
+    adc = m.ADC(m.Pin(34), atten=m.ADC.ATTN_11DB)
+    m.sim.set_gas("methane", 10.0)
+    normal = adc.read_uv()
+    m.sim.set_climate(temp_c=45, rh_pct=90)
+    hot = adc.read_uv()
+    assert hot > normal * 1.05, (normal, hot)
+
+
+def test_pin__irq_soft_and_hard_refused():
+    m = _board()
+    seen = []
+    b = m.Pin(4, m.Pin.IN, m.Pin.PULL_UP)
+    b.irq(lambda p: seen.append(p.value()), trigger=m.Pin.IRQ_FALLING)
+    m.sim.press_button(ms=100)
+    m.sim.advance(300)
+    assert seen == [0]
+    e = raises(ValueError, b.irq, lambda p: None, m.Pin.IRQ_FALLING, True)
+    assert "hard IRQ not supported" in str(e)
+    assert raises(ValueError, m.Pin, 36, m.Pin.OUT) is not None
+    assert raises(ValueError, m.Pin, 7) is not None
+
+
+def test_valve__pulse_closes_and_only_manual_reopen():
+    m = _board()
+    drive = m.Pin(25, m.Pin.OUT, value=0)
+    fb = m.Pin(33, m.Pin.IN, m.Pin.PULL_UP)
+    assert m.sim.valve.state == "open" and fb.value() == 1
+    drive.on()
+    m.sim.advance(200)
+    drive.off()
+    assert m.sim.valve.state == "closing"
+    m.sim.advance(1500)
+    assert m.sim.valve.state == "closed" and fb.value() == 0
+    drive.on()
+    m.sim.advance(200)
+    drive.off()
+    assert m.sim.valve.pulses == 2 and m.sim.valve.closes == 1
+    m.sim.valve_reopen()
+    assert m.sim.valve.state == "open" and fb.value() == 1
+    e = raises(ValueError, m.sim.valve_reopen)
+    assert str(e) == "the valve is already open"
+    assert [x[2] for x in m.sim.valve_log] == ["closing", "closed", "open"]
+
+
+def test_valve__power_cut_closes_with_stored_energy():
+    m = _board()
+    m.sim.power_cut()
+    assert m.sim.valve.state == "closing"
+    m.sim.advance(2000)
+    assert m.sim.valve.state == "closed"
+    m.sim.power_restore()
+    assert m.reset_cause() == m.PWRON_RESET
+
+
+def test_leds_buzzer_logs_with_timestamps():
+    m = _board()
+    red = m.Pin(27, m.Pin.OUT, value=0)
+    red.on()
+    m.sim.advance(250)
+    red.off()
+    pwm = m.PWM(m.Pin(26), freq=3000, duty_u16=32768)
+    pwm.deinit()
+    log = m.sim.led_log
+    assert [(x[1], x[2]) for x in log] == [("red", 1), ("red", 0)]
+    assert log[1][0] - log[0][0] == 250
+    assert [x[2] for x in m.sim.buzzer_log] == [3000, 0]
+    assert m.sim.leds() == {"red": 0, "yellow": 0, "green": 0}
+
+
+def test_timer_and_wdt_reset():
+    m = _board()
+    ticks = []
+    t = m.Timer(0)
+    t.init(mode=m.Timer.PERIODIC, period=100, callback=lambda tm: ticks.append(1))
+    m.sim.advance(1000)
+    t.deinit()
+    assert 9 <= len(ticks) <= 10, len(ticks)
+    w = m.WDT(timeout=1000)
+    m.sim.advance(800)
+    w.feed()
+    m.sim.advance(800)
+    assert m.sim.resets == []
+    m.sim.advance(400)
+    assert [r[1] for r in m.sim.resets] == [m.WDT_RESET]
+    assert m.reset_cause() == m.WDT_RESET
+
+
+def test_reset_raises_board_reset():
+    m = _board()
+    import simworld
+    e = raises(simworld.BoardReset, m.reset)
+    assert e.cause == m.HARD_RESET
+    e = raises(simworld.BoardReset, m.soft_reset)
+    assert e.cause == m.SOFT_RESET
+
+
+def test_i2c_aht20_reads_climate():
+    m = _board()
+    m.sim.set_climate(temp_c=30, rh_pct=40)
+    i2c = m.SoftI2C(scl=m.Pin(22), sda=m.Pin(21))
+    assert i2c.scan() == [0x38]
+    i2c.writeto(0x38, b"\xac\x33\x00")
+    d = i2c.readfrom(0x38, 7)
+    rh = ((d[1] << 12) | (d[2] << 4) | (d[3] >> 4)) * 100 / 1048576
+    tc = (((d[3] & 0xF) << 16) | (d[4] << 8) | d[5]) * 200 / 1048576 - 50
+    assert abs(rh - 40) < 0.1 and abs(tc - 30) < 0.1, (rh, tc)
+
+
+def test_network_and_boardnet():
+    m = _board()
+    import network
+    import boardnet
+    w = network.WLAN(network.STA_IF)
+    w.active(True)
+    w.connect("x", "y")
+    assert w.isconnected()
+    m.sim.net_cut()
+    assert not w.isconnected()
+    m.sim.net_restore()
+    assert boardnet.peer(boardnet.addr("127.0.0.1", 5683)) == ("127.0.0.1", 5683)
