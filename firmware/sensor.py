@@ -71,9 +71,10 @@ def span_k(n, lel_span, ratio_span):
     return lel_span / (ratio_span**n - 1.0)
 
 
-def counts_to_rs(counts):
-    """Rs/RL for a 16-bit reading (float; calibration and tests only, never per sample)."""
-    v = counts / 65535.0
+def counts_to_rs(counts, full=65535.0):
+    """Rs/RL for a 16-bit reading (float; calibration and tests only, never per sample).
+    `full` is the reading with Rs = 0 (65535 * Vc * divider / Vref)."""
+    v = counts / full
     if v <= 0.0:
         return 1e9
     if v >= 1.0:
@@ -81,8 +82,9 @@ def counts_to_rs(counts):
     return (1.0 - v) / v
 
 
-def rs_to_counts(rs):
-    return int(65535.0 / (1.0 + rs) + 0.5)
+def rs_to_counts(rs, full=65535.0):
+    c = int(full / (1.0 + rs) + 0.5)
+    return 65535 if c > 65535 else c
 
 
 class Sensor:
@@ -94,15 +96,22 @@ class Sensor:
     sensor gives no valid reading (open, short, ADC failure). Allocation-free per sample.
     """
 
-    def __init__(self, rs_air, k, n, open_counts=300, short_counts=65200, range_ratio=3.0,
-                 stuck_samples=1200, confirm_samples=3, warmup_ms=180000, start_ms=0):
+    def __init__(self, rs_air, k, n, open_counts=300, short_counts=None, range_ratio=3.0,
+                 stuck_samples=1200, confirm_samples=3, warmup_ms=180000, start_ms=0,
+                 full=65535.0):
         if rs_air <= 0:
             raise SensorError("calibration zero rs_air: expected > 0, got %r" % (rs_air,))
         self.rs_air = rs_air
+        self.full = full  # the reading for Rs = 0: 65535 * Vc * divider / Vref
         self.k = k
         self.n = n
         self.comp = 1.0
         self.open_counts = open_counts
+        # shorted Rs puts the whole Vc across RL: the reading sits at `full` (or clips)
+        if short_counts is None:
+            short_counts = int(full * 0.985)
+            if short_counts > 65200:
+                short_counts = 65200
         self.short_counts = short_counts
         self.range_ratio = range_ratio
         self.stuck_samples = stuck_samples
@@ -134,8 +143,8 @@ class Sensor:
             c = i << _TABLE_SHIFT
             if c >= 65535:
                 c = 65535
-            v = c / 65535.0
-            if v <= 0.0:
+            v = c / self.full
+            if v <= 0.0 or v >= 1.0:
                 lel = _LEL_MAX
             else:
                 ratio = ((1.0 - v) / v) / rs_air
@@ -146,8 +155,10 @@ class Sensor:
                     lel = 0 if x < 0 else (_LEL_MAX if x > _LEL_MAX else int(x + 0.5))
             t[i] = lel
         # readings below these counts mean Rs/R0 above range_ratio: far under clean air
-        self.range_counts = rs_to_counts(self.range_ratio * rs_air)
-        self.air_counts = rs_to_counts(rs_air)
+        self.range_counts = rs_to_counts(self.range_ratio * rs_air, self.full)
+        self.air_counts = rs_to_counts(rs_air, self.full)
+        fi = int(self.full)
+        self._full_i = 65535 if fi > 65535 else fi
 
     def set_compensation(self, factor):
         """Temperature/humidity hook: Rs is divided by `factor` (1.0 = none). Rebuilds the
@@ -251,11 +262,12 @@ class Sensor:
         self.lel = lel
         # baseline: Rs/R0 in clean air, milli, a slow average while the reading is near zero
         if lel < 200 and med > 0:
-            # Rs/R0 = (65535 - med) * air / ((65535 - air) * med), in 10-bit parts so that
+            # Rs/R0 = (full - med) * air / ((full - air) * med), in 10-bit parts so that
             # every product stays a small int (< 2**30): no allocation
             air = self.air_counts
-            num = ((65535 - med) >> 6) * (air >> 6)
-            den = ((65535 - air) >> 6) * (med >> 6)
+            full = self._full_i
+            num = ((full - med) >> 6) * (air >> 6) if med < full else 0
+            den = ((full - air) >> 6) * (med >> 6)
             if den > 0:
                 ratio_milli = (num * 1000) // den
                 if ratio_milli > 60000:
