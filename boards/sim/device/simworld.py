@@ -46,7 +46,10 @@ try:
 except (ImportError, AttributeError):
     _schedule = None
 
-import simphys
+try:
+    import simphys
+except ImportError:  # imported as boards.sim.device.simworld on the host
+    from . import simphys
 
 # machine.reset_cause() values, as on ESP32 (and protocol.md's reset causes 1-5)
 PWRON_RESET = 1
