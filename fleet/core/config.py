@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     )
 
     lang: str = Field(default="zh", description="dashboard default language: zh or en")
+    display_tz: str = Field(default="Asia/Shanghai", description="time zone the dashboard shows times in")
 
     @field_validator("db")
     @classmethod

@@ -70,6 +70,13 @@ class BatchWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` in the database thread (after nothing: it is not batched). Background
+        tasks use this so that, on SQLite, every write comes from the one thread."""
+        if self._pool is None:
+            raise RuntimeError("BatchWriter is not running; call start() first")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
     @property
     def queued(self) -> int:
         return self._queue.qsize()

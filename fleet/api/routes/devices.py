@@ -1,0 +1,81 @@
+"""/api/v1/devices: connected devices, their timeline, readings, sequence gaps, polls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from fleet.api.deps import FleetDep, PageDep, SessionDep
+from fleet.api.schemas import (
+    DeviceCreate,
+    DevicePublic,
+    DeviceUpdate,
+    EventPublic,
+    GapPublic,
+    ListOf,
+    ReadingPublic,
+)
+from fleet.services import devices
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+
+
+@router.get("", response_model=ListOf[DevicePublic])
+def list_devices(session: SessionDep, page: PageDep, online: bool | None = None, site_id: int | None = None,
+                 model: str | None = None, q: str | None = None) -> ListOf[DevicePublic]:
+    rows, count = devices.list_devices(session, online=online, site_id=site_id, model_code=model, q=q,
+                                       offset=page.offset, limit=page.limit)
+    return ListOf[DevicePublic](data=[DevicePublic.model_validate(r) for r in rows], count=count)
+
+
+@router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED)
+def create_device(session: SessionDep, body: DeviceCreate) -> DevicePublic:
+    d = devices.create(session, data=body.model_dump())
+    session.commit()
+    return DevicePublic.model_validate(d)
+
+
+@router.get("/{device_id}", response_model=DevicePublic)
+def get_device(session: SessionDep, device_id: str) -> DevicePublic:
+    return DevicePublic.model_validate(devices.get(session, device_id))
+
+
+@router.patch("/{device_id}", response_model=DevicePublic)
+def update_device(session: SessionDep, device_id: str, body: DeviceUpdate) -> DevicePublic:
+    d = devices.update(session, device_id=device_id, data=body.model_dump(exclude_unset=True))
+    session.commit()
+    return DevicePublic.model_validate(d)
+
+
+@router.get("/{device_id}/events", response_model=ListOf[EventPublic])
+def device_events(session: SessionDep, page: PageDep, device_id: str, kind: str | None = None,
+                  since: datetime | None = None, until: datetime | None = None) -> ListOf[EventPublic]:
+    devices.get(session, device_id)
+    rows, count = devices.list_events(session, device_id=device_id, kind=kind, origin=None, since=since,
+                                      until=until, offset=page.offset, limit=page.limit)
+    return ListOf[EventPublic](data=[EventPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.get("/{device_id}/readings", response_model=list[ReadingPublic])
+def device_readings(session: SessionDep, device_id: str, since: datetime | None = None,
+                    until: datetime | None = None,
+                    limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[ReadingPublic]:
+    devices.get(session, device_id)
+    return [ReadingPublic.model_validate(r) for r in devices.readings(session, device_id=device_id, since=since,
+                                                                      until=until, limit=limit)]
+
+
+@router.get("/{device_id}/gaps", response_model=list[GapPublic])
+def device_gaps(session: SessionDep, device_id: str, open_only: bool = False) -> list[GapPublic]:
+    devices.get(session, device_id)
+    return [GapPublic.model_validate(g) for g in devices.gaps(session, device_id=device_id, open_only=open_only)]
+
+
+@router.post("/{device_id}/poll")
+async def poll_device(fleet: FleetDep, device_id: str) -> dict[str, Any]:
+    """Ask the device for its health now (GET /health over CoAP) and store the answer."""
+    body = await fleet.poll_device(device_id)
+    return {"device_id": device_id, "health": {k: v.hex() if isinstance(v, bytes) else v for k, v in body.items()}}

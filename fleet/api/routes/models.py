@@ -1,0 +1,37 @@
+"""/api/v1/models: the product catalogue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from fleet.api.deps import PageDep, SessionDep
+from fleet.api.schemas import ListOf, ProductKindT, ProductModelCreate, ProductModelPublic, ProductModelUpdate
+from fleet.services import catalogue
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+@router.get("", response_model=ListOf[ProductModelPublic])
+def list_models(session: SessionDep, page: PageDep, kind: ProductKindT | None = None,
+                approved: bool | None = None) -> ListOf[ProductModelPublic]:
+    rows, count = catalogue.list_models(session, kind=kind, approved=approved, offset=page.offset, limit=page.limit)
+    return ListOf[ProductModelPublic](data=[ProductModelPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.post("", response_model=ProductModelPublic, status_code=status.HTTP_201_CREATED)
+def create_model(session: SessionDep, body: ProductModelCreate) -> ProductModelPublic:
+    pm = catalogue.create_model(session, data=body.model_dump())
+    session.commit()
+    return ProductModelPublic.model_validate(pm)
+
+
+@router.get("/{model_id}", response_model=ProductModelPublic)
+def get_model(session: SessionDep, model_id: int) -> ProductModelPublic:
+    return ProductModelPublic.model_validate(catalogue.get_model(session, model_id))
+
+
+@router.patch("/{model_id}", response_model=ProductModelPublic)
+def update_model(session: SessionDep, model_id: int, body: ProductModelUpdate) -> ProductModelPublic:
+    pm = catalogue.update_model(session, model_id=model_id, data=body.model_dump(exclude_unset=True))
+    session.commit()
+    return ProductModelPublic.model_validate(pm)

@@ -1,0 +1,41 @@
+"""/api/v1/sites: gas users."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, status
+
+from fleet.api.deps import PageDep, SessionDep
+from fleet.api.schemas import ListOf, SiteCreate, SitePublic, SiteUpdate
+from fleet.services import catalogue
+
+router = APIRouter(prefix="/sites", tags=["sites"])
+
+
+@router.get("", response_model=ListOf[SitePublic])
+def list_sites(session: SessionDep, page: PageDep, township: str | None = None,
+               category: Literal["residential", "non_residential"] | None = None,
+               supply: Literal["pipeline", "lpg"] | None = None, q: str | None = None) -> ListOf[SitePublic]:
+    rows, count = catalogue.list_sites(session, township=township, category=category, supply=supply, q=q,
+                                       offset=page.offset, limit=page.limit)
+    return ListOf[SitePublic](data=[SitePublic.model_validate(r) for r in rows], count=count)
+
+
+@router.post("", response_model=SitePublic, status_code=status.HTTP_201_CREATED)
+def create_site(session: SessionDep, body: SiteCreate) -> SitePublic:
+    site = catalogue.create_site(session, data=body.model_dump())
+    session.commit()
+    return SitePublic.model_validate(site)
+
+
+@router.get("/{site_id}", response_model=SitePublic)
+def get_site(session: SessionDep, site_id: int) -> SitePublic:
+    return SitePublic.model_validate(catalogue.get_site(session, site_id))
+
+
+@router.patch("/{site_id}", response_model=SitePublic)
+def update_site(session: SessionDep, site_id: int, body: SiteUpdate) -> SitePublic:
+    site = catalogue.update_site(session, site_id=site_id, data=body.model_dump(exclude_unset=True))
+    session.commit()
+    return SitePublic.model_validate(site)

@@ -1,0 +1,115 @@
+"""Dashboard pages: the overview (alarms now, devices online and offline) and a device page
+(health, timeline, readings chart), with an acknowledge form that posts back and redirects."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+
+from fleet.api.deps import FleetDep, SessionDep
+from fleet.core.errors import FleetError, http_status
+from fleet.services import alarms, devices
+from fleet.store.models import Alarm, Device, Site
+from fleet.web.chart import lel_chart
+from fleet.web.i18n import pick_lang, translator
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+
+
+def _ctx(request: Request, lang_q: str | None) -> dict[str, Any]:
+    settings = request.app.state.fleet.settings
+    lang = pick_lang(lang_q or request.cookies.get("lang"), settings.lang)
+    try:
+        tz = ZoneInfo(settings.display_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = timezone.utc
+
+    def fmt(t: datetime | None) -> str:
+        return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if t else "—"
+
+    other = "en" if lang == "zh" else "zh"
+    query = {k: v for k, v in request.query_params.items() if k != "ack"}
+    switch = request.url.path + "?" + urlencode({**query, "lang": other})
+    return {"request": request, "lang": lang, "t": translator(lang), "fmt": fmt, "switch_url": switch}
+
+
+def _render(name: str, ctx: dict[str, Any], lang_q: str | None, status: int = 200) -> HTMLResponse:
+    resp = templates.TemplateResponse(ctx["request"], name, ctx, status_code=status)
+    if lang_q in ("zh", "en"):
+        resp.set_cookie("lang", lang_q, max_age=365 * 86400, samesite="lax")
+    return resp
+
+
+LangQ = Annotated[str | None, Query(alias="lang")]
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, session: SessionDep, lang: LangQ = None) -> HTMLResponse:
+    ctx = _ctx(request, lang)
+    active = session.execute(
+        select(Alarm, Device, Site)
+        .join(Device, Device.device_id == Alarm.device_id)
+        .outerjoin(Site, Site.id == Device.site_id)
+        .where(Alarm.state.in_(alarms.ACTIVE))
+        .order_by(Alarm.state.desc(), Alarm.opened_at.desc())
+    ).all()
+    counts = {True: 0, False: 0}
+    for online, n in session.execute(select(Device.online, func.count()).group_by(Device.online)):
+        counts[bool(online)] = n
+    offline = session.execute(
+        select(Device, Site).outerjoin(Site, Site.id == Device.site_id).where(Device.online.is_(False))
+        .order_by(Device.last_offline_at.desc()).limit(200)
+    ).all()
+    online = session.execute(
+        select(Device, Site).outerjoin(Site, Site.id == Device.site_id).where(Device.online.is_(True))
+        .order_by(Device.device_id).limit(200)
+    ).all()
+    ctx.update(active=active, online_count=counts[True], offline_count=counts[False], offline=offline,
+               online=online)
+    return _render("index.html", ctx, lang)
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device_page(request: Request, session: SessionDep, device_id: str, lang: LangQ = None) -> HTMLResponse:
+    ctx = _ctx(request, lang)
+    try:
+        device = devices.get(session, device_id)
+    except FleetError as e:
+        ctx.update(message=str(e))
+        return _render("error.html", ctx, lang, status=http_status(e))
+    events, _ = devices.list_events(session, device_id=device_id, kind=None, origin=None, since=None, until=None,
+                                    offset=0, limit=100)
+    readings = devices.readings(session, device_id=device_id, since=None, until=None, limit=500)
+    h = device.health or {}
+    thresholds = [(float(h[k]), k) for k in ("sp_low", "sp_high") if isinstance(h.get(k), int | float) and h[k] > 0]
+    chart = lel_chart([(r.at, r.lel) for r in readings if r.lel is not None], thresholds=thresholds,
+                      label=ctx["t"]("readings")) if readings else None
+    active = alarms.active_for(session, device_id)
+    ctx.update(device=device, events=events, chart=chart, active=active,
+               gaps=devices.gaps(session, device_id=device_id, open_only=False))
+    return _render("device.html", ctx, lang)
+
+
+@router.post("/alarms/{alarm_id}/ack")
+def acknowledge(request: Request, fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
+                next: Annotated[str, Form()] = "/") -> RedirectResponse:
+    """The dashboard's acknowledge button (a plain form post, then back to the page)."""
+    with fleet.db.session() as session:
+        try:
+            alarms.acknowledge(session, alarm_id=alarm_id, by=by)
+            session.commit()
+            outcome = "ok"
+        except FleetError as e:
+            outcome = e.reason
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}ack={outcome}", status_code=303)
