@@ -234,13 +234,19 @@ class Runner(Protocol):
 
 
 class _ThreadLog:
-    """esptool's logger, routed per thread: each port's output and progress go to its own row."""
+    """esptool's logger, routed per thread: each port's output and progress go to its own row.
+
+    esptool's logger is one object per process; acquire() puts ours in place while any runner is
+    active (counted, so parallel runners share it) and the last one out restores the previous."""
 
     local = threading.local()
+    _lock = threading.Lock()
+    _users = 0
+    _previous: Any = None
 
     @classmethod
-    def install(cls) -> Callable[[], None]:
-        from esp_pylib.logger import EspLog, EspLogBase
+    def _make(cls) -> Any:
+        from esp_pylib.logger import EspLogBase
 
         class Routed(EspLogBase):
             def _note(self, *args: Any) -> None:
@@ -281,13 +287,26 @@ class _ThreadLog:
                 if fn is not None:
                     fn(cur_iter, total_iters)
 
-        previous = EspLog.instance
-        EspLog.set_logger(Routed())
+        return Routed()
 
-        def restore() -> None:
-            EspLog.instance = previous
+    @classmethod
+    def acquire(cls) -> None:
+        from esp_pylib.logger import EspLog
 
-        return restore
+        with cls._lock:
+            if cls._users == 0:
+                cls._previous = EspLog.instance
+                EspLog.set_logger(cls._make())
+            cls._users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        from esp_pylib.logger import EspLog
+
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0:
+                EspLog.instance = cls._previous
 
 
 def esptool_runner(plan: FlashPlan, progress: Progress_, note: Callable[[str], None]) -> DeviceFacts:
@@ -303,6 +322,7 @@ def esptool_runner(plan: FlashPlan, progress: Progress_, note: Callable[[str], N
     )
     from esptool.util import FatalError
 
+    _ThreadLog.acquire()
     _ThreadLog.local.progress = progress
     _ThreadLog.local.note = note
     esp = None
@@ -340,6 +360,7 @@ def esptool_runner(plan: FlashPlan, progress: Progress_, note: Callable[[str], N
     finally:
         _ThreadLog.local.progress = None
         _ThreadLog.local.note = None
+        _ThreadLog.release()
         if esp is not None:
             esp._port.close()
 
@@ -446,7 +467,6 @@ def flash_many(plans: Sequence[FlashPlan], *, runner: Runner = esptool_runner,
     """Flash every plan at once (one thread per port), record each board; results in plan order."""
     console = console or Console(stderr=True)
     now = clock or (lambda: datetime.now(UTC))
-    restore = _ThreadLog.install() if runner is esptool_runner else (lambda: None)
     progress = Progress(
         TextColumn("{task.fields[port]:<14}"), BarColumn(), DownloadColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[state]}"),
@@ -455,8 +475,11 @@ def flash_many(plans: Sequence[FlashPlan], *, runner: Runner = esptool_runner,
 
     def one(plan: FlashPlan, task: Any) -> PortResult:
         result = PortResult(plan, ok=False)
+        sizes = {"total": plan.image_size}
 
         def on_progress(done: int, total: int) -> None:
+            # esptool counts the compressed bytes it sends
+            sizes["total"] = total
             progress.update(task, completed=done, total=total, state="writing")
 
         def on_note(text: str) -> None:
@@ -466,7 +489,7 @@ def flash_many(plans: Sequence[FlashPlan], *, runner: Runner = esptool_runner,
         try:
             result.device = runner(plan, on_progress, on_note)
             result.ok = True
-            progress.update(task, completed=plan.image_size, state="[green]verified")
+            progress.update(task, completed=sizes["total"], state="[green]verified")
         except FlashError as e:
             result.error = str(e)
             progress.update(task, state="[red]failed")
@@ -488,15 +511,12 @@ def flash_many(plans: Sequence[FlashPlan], *, runner: Runner = esptool_runner,
             records.append(rec)
         return result
 
-    try:
-        with progress:
-            tasks = [progress.add_task("flash", total=p.image_size, port=p.port, state="waiting")
-                     for p in plans]
-            with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
-                futures = [pool.submit(one, p, t) for p, t in zip(plans, tasks, strict=True)]
-                return [f.result() for f in futures]
-    finally:
-        restore()
+    with progress:
+        tasks = [progress.add_task("flash", total=p.image_size, port=p.port, state="waiting")
+                 for p in plans]
+        with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+            futures = [pool.submit(one, p, t) for p, t in zip(plans, tasks, strict=True)]
+            return [f.result() for f in futures]
 
 
 def _record(plan: FlashPlan, r: PortResult, at: datetime) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from boards.flash import (
 )
 from boards.image import build_factory_image, build_vfs_image
 from boards.registry import load_board
+from utils.esp_rom import FakeEsp32
 from utils.esp_standin import standin_firmware
 
 WHEN = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
@@ -360,3 +361,60 @@ def test_cli__unknown_board_exits_2(factory: Path):
                            env={"COLUMNS": "300"})
     assert r.exit_code == 2
     assert "unknown board 'nosuch'" in r.output
+
+
+# --- real esptool against a pretend ESP32 bootloader on a pty (tests/utils/esp_rom.py) ---------
+
+
+def test_esptool_runner__flashes_and_verifies(factory: Path, board):
+    progress: list[tuple[int, int]] = []
+    notes: list[str] = []
+    with FakeEsp32(mac="24:0a:c4:aa:bb:01") as rom:
+        (plan,) = plan_flash([rom.port], board, factory, baud=921600)
+        facts = esptool_runner(plan, lambda d, t: progress.append((d, t)), notes.append)
+        flashed = bytes(rom.flash)
+    assert flashed == factory.read_bytes()  # every byte of the image, at 0x0
+    assert facts == DeviceFacts("esp32", "ESP32-D0WDQ6 (revision v0.0)", "24:0a:c4:aa:bb:01", 0x400000)
+    assert facts.unique_id == "240ac4aabb01"
+    assert progress and progress[-1][0] == progress[-1][1]  # the bar reached its end
+    assert "Changing baud rate to 921600..." in notes
+    assert "Hash of data verified." in notes
+
+
+def test_flash_many__two_boards_in_parallel(tmp_path: Path, factory: Path, board):
+    log = RecordLog(tmp_path / "records.jsonl")
+    with FakeEsp32(mac="24:0a:c4:00:00:0a") as a, FakeEsp32(mac="24:0a:c4:00:00:0b") as b:
+        plans = plan_flash([a.port, b.port], board, factory)
+        results = flash_many(plans, records=log, console=_quiet())
+        images = (bytes(a.flash), bytes(b.flash))
+    assert [(r.ok, r.device.mac) for r in results] == [
+        (True, "24:0a:c4:00:00:0a"), (True, "24:0a:c4:00:00:0b")]
+    assert images == (factory.read_bytes(), factory.read_bytes())
+    for r in results:  # each port's esptool output went to its own row
+        assert r.notes.count("Hash of data verified.") == 1
+    assert sorted(r["unique_id"] for r in log.read()) == ["240ac400000a", "240ac400000b"]
+
+
+def test_esptool_runner__wrong_chip_is_refused(tmp_path: Path):
+    fw = tmp_path / "c3.bin"
+    fw.write_bytes(standin_firmware("esp32c3"))
+    image = tmp_path / "c3-factory.bin"
+    c3 = load_board("esp32c3-mq5")
+    build_factory_image(c3, fw, image, build_time=WHEN)
+    with FakeEsp32() as rom:
+        (plan,) = plan_flash([rom.port], c3, image)
+        with pytest.raises(FlashError) as e:
+            esptool_runner(plan, lambda d, t: None, lambda s: None)
+        untouched = set(rom.flash) == {0xFF}
+    assert str(e.value) == (f"{rom.port}: the board is an ESP32, but board file esp32c3-mq5 is for "
+                            "an ESP32-C3; use the right --board and image")
+    assert untouched
+
+
+def test_esptool_runner__flash_too_small(factory: Path, board):
+    with FakeEsp32(flash_size=0x200000) as rom:
+        (plan,) = plan_flash([rom.port], board, factory)
+        with pytest.raises(FlashError) as e:
+            esptool_runner(plan, lambda d, t: None, lambda s: None)
+    assert str(e.value) == (f"{rom.port}: the board has 2MB of flash, the image needs 0x400000; "
+                            "use a board file for its flash size")
