@@ -160,8 +160,10 @@ def compile_module(source: Path, target: str, workdir: Path) -> bytes:
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
-        raise AppBundleError(f"{source}: mpy-cross cannot compile it: {detail}")
+        # mpy-cross prints a traceback: 'File "...", line N' then 'SyntaxError: ...'
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["no output"]
+        where = next((ln.rsplit(",", 1)[-1].strip() + ": " for ln in lines if ", line " in ln), "")
+        raise AppBundleError(f"{source}: mpy-cross cannot compile it: {where}{lines[-1].strip()}")
     return out.read_bytes()
 
 
