@@ -54,7 +54,7 @@ class Valve:
 
     def __init__(self, drive, feedback=None, flag=None, kind="pulse", pulse_ms=200,
                  closing_ms=1500, feedback_closed_level=0, path=None, comparator_level=1,
-                 sense_lost_level=0, on_event=None, clock=None):
+                 sense_lost_level=0, on_event=None, clock=None, ticks=ticks_ms):
         if kind not in ("pulse", "hold"):
             raise ValueError("valve.kind: expected 'pulse' or 'hold', got %r" % (kind,))
         self._drive = drive
@@ -75,6 +75,7 @@ class Valve:
         self.path = path
         self.on_event = on_event
         self.clock = clock  # () -> (uptime_s, epoch_s) for records; optional
+        self._ticks = ticks  # the ms clock the handler stamps trips with (injected in tests)
         self.state = OPEN
         self.src = 0
         self.fault = 0
@@ -100,7 +101,7 @@ class Valve:
                 src = SRC_COMPARATOR
         self._drive.value(self._close_level)
         s = self._slot
-        s[_S_TICK] = ticks_ms()
+        s[_S_TICK] = self._ticks()
         s[_S_SRC] = src
         s[_S_COUNT] += 1
         if self._close_level:
@@ -216,11 +217,11 @@ class Valve:
             await self._flag.wait()
             if self._dead:
                 break
-            now = ticks_ms()
+            now = self._ticks()
             self.handle(now)
             if self._slot[_S_PULSING]:
                 await sleep_ms(self.pulse_ms)
-                self.service(ticks_ms())
+                self.service(self._ticks())
 
     def deinit(self):
         self._dead = True
