@@ -16,14 +16,14 @@ BENCH_MODEL = "gg-bench"
 
 # Dashboard and API queries timed in the "million" scenario: name -> path (GET).
 QUERIES: dict[str, str] = {
-    "alarms_now": "/api/alarms?state=open&limit=50",
-    "offline_devices": "/api/devices?online=false&limit=50",
-    "calibration_due": "/api/workorders?kind=calibration&limit=50",
-    "township_progress": "/api/campaign/progress",
+    "alarms_now": "/api/v1/alarms?state=open&limit=50",
+    "offline_devices": "/api/v1/devices?online=false&limit=50",
+    "calibration_due": "/api/v1/workorders?kind=calibration&limit=50",
+    "township_progress": "/api/v1/campaign/progress",
 }
 
 # Where the alarm-storm watcher looks for open alarms.
-OPEN_ALARMS = "/api/alarms?state=open&limit=1000"
+OPEN_ALARMS = "/api/v1/alarms?state=open&limit=500"
 
 _DEV_RE = re.compile(rb'"device_id"\s*:\s*"([a-z0-9-]+)"')
 
