@@ -561,7 +561,7 @@ def summary_table(results: Sequence[PortResult]) -> Table:
 
 
 def flash(
-    image: Annotated[Path, typer.Argument(help="factory image from `gasguard image build`")],
+    image: Annotated[Path | None, typer.Argument(help="factory image from `gasguard image build`")] = None,
     port: Annotated[list[str], typer.Option("--port", "-p", help="serial port; repeat to flash several boards at once")] = [],  # noqa: B006
     board: Annotated[str, typer.Option("--board", "-b", help="board name (boards/defs) or .toml path")] = "",
     baud: Annotated[int, typer.Option(help="baud rate for writing")] = DEFAULT_BAUD,
@@ -582,6 +582,8 @@ def flash(
         raise typer.Exit(0 if pending == 0 else 1)
     if not board:
         raise _exit(console, "--board is required (for example --board esp32-mq4)")
+    if image is None:
+        raise _exit(console, "name the factory image to write (from `gasguard image build`)")
     try:
         b = load_board(board)
         plans = plan_flash(port, b, image, baud=baud, model=model)

@@ -418,3 +418,60 @@ def test_esptool_runner__flash_too_small(factory: Path, board):
             esptool_runner(plan, lambda d, t: None, lambda s: None)
     assert str(e.value) == (f"{rom.port}: the board has 2MB of flash, the image needs 0x400000; "
                             "use a board file for its flash size")
+
+
+def test_gasguard_flash__two_boards_recorded_with_the_fleet(tmp_path: Path, factory: Path):
+    """The whole command, as a maker runs it: `gasguard flash` from the one CLI, two pretend
+    boards, a real HTTP server standing in for the fleet, the summary and the local records."""
+    from fleet.cli import app
+
+    _FleetStub.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FleetStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    records = tmp_path / "made.jsonl"
+    try:
+        with FakeEsp32(mac="24:0a:c4:00:01:01") as a, FakeEsp32(mac="24:0a:c4:00:01:02") as b:
+            r = CliRunner().invoke(app, [
+                "flash", "--board", "esp32-mq4", "--model", "GG-A1", "-p", a.port, "-p", b.port,
+                "--fleet", f"http://127.0.0.1:{server.server_address[1]}",
+                "--records", str(records), str(factory)], env={"COLUMNS": "250"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.exit_code == 0, r.output
+    assert "flash summary" in r.output and "24:0a:c4:00:01:02" in r.output
+    assert sorted(body["unique_id"] for _, body in _FleetStub.received) == ["240ac4000101", "240ac4000102"]
+    assert {body["model"] for _, body in _FleetStub.received} == {"GG-A1"}
+    final = [rec for rec in RecordLog(records).read() if rec["fleet"] == "recorded"]
+    assert len(final) == 2
+    assert len(records.with_suffix(".csv").read_text().splitlines()) == 3
+
+
+def test_gasguard_flash__resend_when_fleet_is_back(tmp_path: Path, factory: Path):
+    from fleet.cli import app
+
+    records = tmp_path / "made.jsonl"
+    with FakeEsp32(mac="24:0a:c4:00:02:01") as a:
+        r = CliRunner().invoke(app, [
+            "flash", "--board", "esp32-mq4", "-p", a.port, "--fleet", "http://127.0.0.1:9",
+            "--records", str(records), str(factory)], env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output  # the board is flashed; only the record waits
+    assert "gasguard flash --resend --fleet URL" in r.output
+    assert [rec["fleet"] for rec in RecordLog(records).read()] == ["pending", "pending"]
+
+    _FleetStub.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FleetStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        r = CliRunner().invoke(app, ["flash", "--resend", "--fleet", url, "--records", str(records)],
+                               env={"COLUMNS": "250"})
+        again = CliRunner().invoke(app, ["flash", "--resend", "--fleet", url, "--records",
+                                         str(records)], env={"COLUMNS": "250"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.exit_code == 0, r.output
+    assert "sent 1 pending record(s)" in r.output
+    assert "sent 0 pending record(s)" in again.output
+    assert [body["unique_id"] for _, body in _FleetStub.received] == ["240ac4000201"]
