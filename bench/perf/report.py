@@ -38,6 +38,8 @@ def markdown(rep: dict[str, Any]) -> str:
         "| ratio fleet / baseline | %s |" % _fmt(rep.get("ratio")),
         "| p99 ack latency at half the max rate, ms | %s |" % _fmt(rep.get("p99_ack_ms")),
         "| p99 ack latency saturated, ms | %s |" % _fmt(rep.get("p99_ack_ms_saturated")),
+        "| proposal (bench/perf/proto_ingest.py), msgs/s and ratio | %s (%sx) |" % (
+            _fmt(rep.get("proposal_msgs_per_s")), _fmt(rep.get("proposal_ratio"))),
         "",
         "## Goals",
         "",
@@ -72,13 +74,15 @@ def markdown(rep: dict[str, Any]) -> str:
             lines += ["Skipped: %s" % res["skipped"], ""]
             continue
         if name == "steady":
-            lines += ["| run | answered msgs/s | retransmissions | lost |", "|---|---|---|---|"]
-            for key in ("baseline", "fleet", "fleet_half_rate"):
+            runs = ("baseline", "fleet", "fleet_half_rate", "proposal", "proposal_half_rate")
+            lines += ["| run | answered msgs/s | retransmissions | lost | kernel UDP drops |", "|---|---|---|---|---|"]
+            for key in runs:
                 if key in res:
                     mm = res[key]["main"]
-                    lines.append("| %s | %s | %s | %s |" % (key, _fmt(mm["answered_msgs_per_s"]), _fmt(mm["retransmissions"]), _fmt(mm["lost"])))
+                    lines.append("| %s | %s | %s | %s | %s |" % (key, _fmt(mm["answered_msgs_per_s"]), _fmt(mm["retransmissions"]),
+                                                             _fmt(mm["lost"]), _fmt(mm.get("kernel_udp_drops"))))
             lines += ["", "| latency | n | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
-            for key in ("baseline", "fleet", "fleet_half_rate"):
+            for key in runs:
                 if key in res:
                     lines.append(_lat_row(key, res[key]["main"]["latency"]))
             if "fleet_skipped" in res:
@@ -86,6 +90,10 @@ def markdown(rep: dict[str, Any]) -> str:
             if "store" in res:
                 lines += ["", "Store after the max-rate run: %s; every acknowledged message stored: %s." % (
                     res["store"]["after_max_run"], _fmt(res["store"]["every_ack_stored"]))]
+            if "proposal_store" in res:
+                lines += ["", "Proposal (bench/perf/proto_ingest.py, not the fleet): %s msgs/s, %sx the baseline; store %s; every "
+                          "acknowledged message stored: %s." % (_fmt(res["proposal_msgs_per_s"]), _fmt(res["proposal_ratio"]),
+                                                                res["proposal_store"]["after_max_run"], _fmt(res["proposal_store"]["every_ack_stored"]))]
             if "profile" in res and res["profile"].get("self_pct"):
                 lines += ["", "Where the fleet's time went (py-spy, %d samples), top self time:" % res["profile"]["samples"], ""]
                 lines += ["| function | self % |", "|---|---|"]

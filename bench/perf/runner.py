@@ -122,6 +122,8 @@ def run(scenarios: list[str], json_path: Path, md_path: Path | None, smoke: bool
     rep["ratio"] = st.get("ratio")
     rep["p99_ack_ms"] = st.get("p99_ack_ms_half_rate")
     rep["p99_ack_ms_saturated"] = st.get("p99_ack_ms_saturated")
+    rep["proposal_msgs_per_s"] = st.get("proposal_msgs_per_s")
+    rep["proposal_ratio"] = st.get("proposal_ratio")
     rep["goals"] = goals(rep)
     rep["machine"]["load_average_at_end"] = machine.load_average()
     json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -70,9 +70,21 @@ class Ctx:
         return procs.Server("baseline", argv, coap, None, cpu=self.server_cpu,
                             log=self.workdir / ("%s.baseline.log" % name))
 
+    def proposal(self, name: str, url: str) -> procs.Server:
+        """The lean ingest prototype (bench/perf/proto_ingest.py) on the same kind of database."""
+        coap = procs.free_port()
+        argv = [sys.executable, "-m", "bench.perf.proto_ingest", "--db", url, "--port", str(coap), "--batch-wait-ms", "2"]
+        return procs.Server("proposal", argv, coap, None, cpu=self.server_cpu,
+                            log=self.workdir / ("%s.proposal.log" % name))
+
     def loadgen(self, name: str, server: procs.Server, **cfg: Any) -> dict[str, Any]:
+        """Run the generator against `server`; adds the kernel's UDP drops on the server's port."""
         cfg.setdefault("model", fleetstore.BENCH_MODEL)
-        return procs.run_loadgen({"port": server.coap_port, **cfg}, self.workdir, name, self.gen_cpu)
+        before = procs.udp_drops(server.coap_port) or 0
+        out = procs.run_loadgen({"port": server.coap_port, **cfg}, self.workdir, name, self.gen_cpu)
+        after = procs.udp_drops(server.coap_port)
+        out["main"]["kernel_udp_drops"] = None if after is None else after - before
+        return out
 
 
 def fleet_available() -> str | None:
@@ -148,6 +160,28 @@ def steady(ctx: Ctx) -> dict[str, Any]:
     }
     ctx.shared["max_rate"] = rate
     ctx.log("steady: fleet %.0f msgs/s, ratio %s, p99 at half rate %s ms" % (rate, res["ratio"], res["p99_ack_ms_half_rate"]))
+
+    # The proposal (bench/perf/proto_ingest.py), same generator, same kind of store.
+    url_p = ctx.db_url("steady-proposal")
+    srv = ctx.proposal("steady", url_p)
+    srv.start()
+    try:
+        lp = ctx.loadgen("steady-proposal", srv, devices=devices, duration=duration, window=window)
+        stored_p = fleetstore.counts(url_p)
+        half_p = ctx.loadgen("steady-proposal-half", srv, devices=devices, duration=ctx.p(15.0, 2.0), window=max(window, 256),
+                             rate=max(1.0, lp["main"]["answered_msgs_per_s"] / 2.0), register=False)
+    finally:
+        srv.stop()
+    prate = lp["main"]["answered_msgs_per_s"]
+    res["proposal"] = _brief(lp)
+    res["proposal_half_rate"] = _brief(half_p)
+    res["proposal_msgs_per_s"] = prate
+    res["proposal_ratio"] = round(prate / res["baseline_msgs_per_s"], 2) if res["baseline_msgs_per_s"] else None
+    res["proposal_p99_ack_ms_half_rate"] = half_p["main"]["latency"]["p99_ms"]
+    hb_p = lp["main"]["codes"].get("2.04", 0)
+    res["proposal_store"] = {"after_max_run": stored_p, "heartbeats_acknowledged_max_run": hb_p,
+                             "every_ack_stored": stored_p["readings"] >= hb_p and stored_p["devices"] >= lp.get("register", {}).get("registered", 0)}
+    ctx.log("steady: proposal %.0f msgs/s, ratio %s" % (prate, res["proposal_ratio"]))
     return res
 
 

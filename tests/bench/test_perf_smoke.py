@@ -65,6 +65,9 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     assert st["store"]["every_ack_stored"] is True
     assert st["store"]["after_max_run"]["devices"] == st["devices"]
 
+    assert st["proposal"]["main"]["answered"] > 0 and st["proposal_store"]["every_ack_stored"] is True
+    assert report["proposal_msgs_per_s"] > 0
+
     storm = report["scenarios"]["storm"]
     assert storm["alarms_sent"] > 0 and storm["alarms_acknowledged"] == storm["alarms_sent"]
     assert storm["alarms_visible"] == storm["alarms_sent"], storm["watcher"]
