@@ -411,8 +411,9 @@ class World:
             self.wdt_timeout = 0
             self.timers = []
             self._irqs = {}
-        self.reset_cause = cause
-        self.reset_detail = detail
+        if cause != SOFT_RESET:  # as on ESP32: a soft reset is not a chip reset
+            self.reset_cause = cause
+            self.reset_detail = detail
         if raise_:
             raise BoardReset(cause)
 
