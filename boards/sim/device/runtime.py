@@ -427,7 +427,6 @@ def main():
         except simworld.BoardReset as e:
             if e.cause == simworld.SOFT_RESET:
                 soft_reset_cleanup(keep)
-                world.reset_cause = simworld.SOFT_RESET
                 need_boot = True
                 continue
             link.send({"ev": "reset", "cause": e.cause})
