@@ -146,8 +146,12 @@ def build_factory_image(board: Board | str | Path, micropython: str | Path, out:
         raise ImageError(f"board {b.name}: vfs 0x{o.vfs:X}+0x{b.vfs_size:X} does not end at the "
                          f"flash size 0x{b.flash_size:X}")
     vfs = build_vfs_image(b, app_version=app_version, build_time=build_time, manifest=manifest)
-    version = json.loads(vfs_image.read(vfs).files[APP_JSON])["version"]
+    contents = vfs_image.read(vfs)  # read back what will be flashed, as the board will mount it
+    version = json.loads(contents.files[APP_JSON])["version"]
     out_path = Path(out)
+    if not out_path.parent.is_dir():
+        raise ImageError(f"{out_path}: the folder {out_path.parent} does not exist; create it or "
+                         "choose another --out")
     tmp = out_path.with_name(out_path.name + ".partial")
     fw_bytes = Path(micropython).read_bytes()
     try:
@@ -162,12 +166,11 @@ def build_factory_image(board: Board | str | Path, micropython: str | Path, out:
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
-    used = vfs_image.read(vfs).used_blocks
     return FactoryImage(
         path=out_path, size=b.flash_size, board=b.name, chip=b.chip, app_version=version,
         firmware=fw,
         regions=(("firmware", o.bootloader, len(fw_bytes)), ("vfs", o.vfs, len(vfs))),
-        vfs_used_blocks=used, vfs_block_count=b.block_count,
+        vfs_used_blocks=contents.used_blocks, vfs_block_count=b.block_count,
     )
 
 

@@ -331,3 +331,11 @@ def test_cli_build__wrong_chip_exits_2(tmp_path: Path):
     assert r.exit_code == 2
     assert "built for ESP32-C3, but the board is an ESP32" in r.output
     assert not (tmp_path / "f.bin").exists()
+
+
+def test_build_factory_image__out_folder_missing(tmp_path: Path, firmware: Path, esp32_board):
+    out = tmp_path / "no" / "such" / "f.bin"
+    with pytest.raises(ImageError) as e:
+        build_factory_image(esp32_board, firmware, out)
+    assert str(e.value) == (f"{out}: the folder {tmp_path / 'no' / 'such'} does not exist; create "
+                            "it or choose another --out")
