@@ -68,8 +68,40 @@ def _setup(name):
     raise SystemExit("unknown scenario " + name)
 
 
+MODULES = (
+    "protocol.cbor_types",
+    "protocol.cbor_encode",
+    "protocol.cbor_decode",
+    "protocol.cbor",
+    "protocol.codes",
+    "protocol.senml",
+    "protocol.messages",
+    "protocol.coap_numbers",
+    "protocol.paths",
+    "protocol.vectors",
+)
+
+
+def _mp_modules():
+    """Heap each module keeps once imported from .mpy (in the order a firmware imports them)."""
+    import gc
+
+    gc.collect()
+    last = gc.mem_alloc()
+    for name in MODULES:
+        __import__(name)
+        gc.collect()
+        now = gc.mem_alloc()
+        print("MODULE", name, now - last)
+        last = now
+
+
 def _mp_main(name, mode):
     import gc
+
+    if mode == "modules":
+        _mp_modules()
+        return
 
     gc.collect()
     m0 = gc.mem_alloc()
@@ -176,6 +208,15 @@ def main(argv):
         rows.append(row)
         print("%-18s %8s %8d %10d %10d %9d" % (name, size if int(size) > 0 else "-", int(alloc),
                                                heap, heap - base, int(live)))
+    ok, out = _run(mp, build, "-", "modules", 512 * 1024)
+    modules = {}
+    print("\nheap kept by each module imported from .mpy (0 when frozen into the firmware):")
+    for line in out.splitlines():
+        if line.startswith("MODULE"):
+            _, mod, size = line.split()
+            modules[mod] = int(size)
+            print("  %-22s %7d" % (mod, int(size)))
+    rows.append({"scenario": "modules_live_bytes", "modules": modules})
     shutil.rmtree(build, ignore_errors=True)
     if "--json" in argv:
         Path(argv[argv.index("--json") + 1]).write_text(json.dumps(rows, indent=2) + "\n")

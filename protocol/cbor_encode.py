@@ -100,6 +100,34 @@ def _key_of(pair):
     return pair[0]
 
 
+# Text map keys are few and repeat in every message ("dev", "seq"...): their encodings are kept
+# here, so a map of text keys is sorted and written with no allocation per key. Bounded: past
+# _KEY_CACHE_MAX keys, or for long keys, maps take the general path.
+_KEY_CACHE = {}  # text key -> its encoding
+_KEY_BACK = {}  # encoding -> text key
+_KEY_CACHE_MAX = const(48)
+_KEY_CACHE_LEN = const(16)
+
+
+def _text_keys(obj):
+    """The cached encodings of obj's keys if all are short text, else None."""
+    kbs = []
+    for k in obj:
+        if type(k) is not str:
+            return None
+        kb = _KEY_CACHE.get(k)
+        if kb is None:
+            if len(_KEY_CACHE) >= _KEY_CACHE_MAX or len(k) > _KEY_CACHE_LEN:
+                return None
+            b = bytearray()
+            _enc_str(b, k, 0)
+            kb = bytes(b)
+            _KEY_CACHE[k] = kb
+            _KEY_BACK[kb] = k
+        kbs.append(kb)
+    return kbs
+
+
 def _enc_map(buf, obj, depth):
     if depth >= MAX_DEPTH:
         raise CBORError("nesting deeper than %d" % MAX_DEPTH)
@@ -107,13 +135,20 @@ def _enc_map(buf, obj, depth):
     _head(buf, 5, n)
     if n == 0:
         return
+    # Bytewise order of the encoded keys (section 4.2.1). The keys are distinct, so the order is
+    # total and the sort's stability (none on MicroPython) does not matter.
+    kbs = _text_keys(obj)
+    if kbs is not None:
+        kbs.sort()
+        for kb in kbs:
+            buf.extend(kb)
+            _encode(buf, obj[_KEY_BACK[kb]], depth + 1)
+        return
     pairs = []
     for k, v in obj.items():
         kb = bytearray()
         _encode(kb, k, depth + 1)
         pairs.append((bytes(kb), v))
-    # Bytewise order of the encoded keys (section 4.2.1). The keys are distinct, so the order is
-    # total and the sort's stability (none on MicroPython) does not matter.
     pairs.sort(key=_key_of)
     prev = None
     for kb, v in pairs:

@@ -10,7 +10,8 @@
 # are. CBOR failures surface as protocol.cbor.CBORError, everything else as MessageError.
 from protocol import codes
 from protocol import senml
-from protocol.cbor import Tag, dumps, loads
+from protocol.cbor import Tag, dump_into, dumps, loads
+from protocol.cbor_encode import _head
 
 
 class MessageError(ValueError):
@@ -332,12 +333,56 @@ def heartbeat_to_pack(flat):
             rec[_senml_value_label(v)] = v
             records.append(rec)
     # Unknown keys are tolerated: they travel as records named by the key itself.
+    for key in _extra_keys(flat):
+        v = flat[key]
+        records.append({senml.N: key, _senml_value_label(v): v})
+    return records
+
+
+def _extra_keys(flat):
+    """The flat keys outside the table that can travel as records, sorted (dict order differs
+    between MicroPython and CPython; the bytes must not)."""
+    out = []
     for key in flat:
         if key not in _FLAT_TO_SENML and key != "dev" and key != "t" and type(key) is str:
-            v = flat[key]
-            if type(v) in (bool, str, bytes, int, float):
-                records.append({senml.N: key, _senml_value_label(v): v})
-    return records
+            if type(flat[key]) in (bool, str, bytes, int, float):
+                out.append(key)
+    out.sort()
+    return out
+
+
+def _write_heartbeat(flat):
+    """The same bytes as dumps(heartbeat_to_pack(flat)), written straight into one buffer: no
+    record dicts, no key sorting (the device sends one every interval). Record keys in bytewise
+    order of their encodings: n (0x00), the value (0x02..0x08), then bn (0x21), bt (0x22)."""
+    extra = _extra_keys(flat)
+    count = len(extra)
+    for key, _ in HEARTBEAT_RECORDS:
+        if key in flat:
+            count += 1
+    buf = bytearray()
+    _head(buf, 4, count)
+    first = True
+    for key, name in HEARTBEAT_RECORDS:
+        if key in flat:
+            _write_record(buf, name, flat[key], flat if first else None)
+            first = False
+    for key in extra:
+        _write_record(buf, key, flat[key], None)
+    return bytes(buf)
+
+
+def _write_record(buf, name, v, first):
+    buf.append(0xA2 if first is None else 0xA4)
+    buf.append(senml.N)
+    dump_into(buf, name)
+    buf.append(_senml_value_label(v))
+    dump_into(buf, v)
+    if first is not None:
+        buf.append(0x21)  # bn (-2)
+        dump_into(buf, base_name(first["dev"]))
+        buf.append(0x22)  # bt (-3)
+        dump_into(buf, first.get("t", 0))
 
 
 _VALUE_LABELS = (senml.V, senml.VS, senml.VB, senml.VD)
@@ -408,7 +453,7 @@ def encode(kind, obj):
     """Validate obj and return its deterministic CBOR bytes (heartbeat: the SenML pack)."""
     validate(kind, obj)
     if kind == "heartbeat":
-        return dumps(heartbeat_to_pack(obj))
+        return _write_heartbeat(obj)
     return dumps(obj)
 
 

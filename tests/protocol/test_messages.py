@@ -227,3 +227,9 @@ def test_device_id__pattern_by_hand():
         validate("command_result", {"dev": d, "id": 1, "st": "done"})
     for d in bad:
         raises(MessageError, validate, "command_result", {"dev": d, "id": 1, "st": "done"})
+
+
+def test_heartbeat__direct_writer_equals_the_generic_encoding():
+    for hb in (HB, with_(HB, **{"zz": 1, "3303/0/5700": 21.5, "a": "x", "b": b"\x01", "c": False}),
+               without(HB, "t")):
+        assert encode("heartbeat", hb) == dumps(messages.heartbeat_to_pack(hb))
