@@ -54,6 +54,7 @@ class Manifest:
     description: str | None = None
     modules: list[AppModule] = field(default_factory=list)
     skipped_includes: list[str] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (file, why), from LEFT_OUT
 
 
 class _ManifestRun:
@@ -84,8 +85,11 @@ class _ManifestRun:
         code = path.read_text(encoding="utf-8")
         prev = os.getcwd()
         os.chdir(path.parent)
+        scope = self.api()
         try:
-            exec(compile(code, str(path), "exec"), self.api())
+            exec(compile(code, str(path), "exec"), scope)
+            for file, why in scope.get("LEFT_OUT", ()):  # a gasguard manifest says what it skipped
+                self.m.left_out.append((str((path.parent / file).resolve()), why))
         except AppBundleError:
             raise
         except Exception as e:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from boards.app_bundle import AppBundleError
+from boards.app_bundle import REPO, AppBundleError, read_manifest
 from boards.esp_firmware import FirmwareError, chip_name
 from boards.image import ImageError, ImageReport, build_factory_image, build_vfs_image, inspect_image
 from boards.registry import BoardError, load_board
@@ -53,6 +53,8 @@ def build(
     for what, offset, length in img.regions:
         t.add_row(what, f"0x{offset:06X}", str(length))
     Console().print(t)
+    for file, why in read_manifest().left_out:
+        console.print(f"left out (host-only): {Path(file).relative_to(REPO) if Path(file).is_relative_to(REPO) else file} ({why})")
     console.print(f"vfs: {img.vfs_used_blocks} of {img.vfs_block_count} blocks used; flash it with "
                   f"`gasguard flash --board {img.board} --port PORT {img.path}`")
 

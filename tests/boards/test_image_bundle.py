@@ -35,6 +35,8 @@ def tree(tmp_path: Path) -> Path:
     (proto / "__init__.py").write_text("")
     (proto / "cbor.py").write_text("def dumps(x):\n    return b''\n")
     (proto / "cli.py").write_text("# gasguard: host-only\nimport typer\napp = typer.Typer()\n")
+    (fw / "report.py").write_text('"""Host report."""\nimport typer\n')  # unmarked, but host-only
+    (fw / "maybe.py").write_text("try:\n    import typing\nexcept ImportError:\n    pass\n")
     (fw / "__pycache__").mkdir()
     (fw / "__pycache__" / "junk.py").write_text("x = 1\n")
     return tmp_path
@@ -44,9 +46,14 @@ def test_read_manifest__device_modules_only(tree: Path):
     m = read_manifest(tree / "firmware" / "manifest.py")
     assert [mod.target for mod in m.modules] == [
         "boot.py", "main.py",
-        "firmware/__init__.py", "firmware/app.py", "firmware/drivers/__init__.py",
-        "firmware/drivers/valve.py",
+        "firmware/__init__.py", "firmware/app.py", "firmware/maybe.py",
+        "firmware/drivers/__init__.py", "firmware/drivers/valve.py",
         "protocol/__init__.py", "protocol/cbor.py",
+    ]
+    assert m.left_out == [
+        (str(tree / "firmware" / "report.py"), "imports typer"),
+        (str(tree / "firmware" / "tool.py"), "marked host-only"),
+        (str(tree / "protocol" / "cli.py"), "marked host-only"),
     ]
     assert m.version == "0.1.0"
     assert m.skipped_includes == ["$(PORT_DIR)/boards/manifest.py"]
@@ -57,7 +64,7 @@ def test_build_app_files__entry_points_source_rest_mpy(tree: Path):
     assert sorted(files) == [
         "/boot.py", "/lib/firmware/__init__.mpy", "/lib/firmware/app.mpy",
         "/lib/firmware/drivers/__init__.mpy", "/lib/firmware/drivers/valve.mpy",
-        "/lib/protocol/__init__.mpy", "/lib/protocol/cbor.mpy", "/main.py",
+        "/lib/firmware/maybe.mpy", "/lib/protocol/__init__.mpy", "/lib/protocol/cbor.mpy", "/main.py",
     ]
     assert files["/main.py"] == b"import firmware.app\nfirmware.app.run()\n"
     assert files["/lib/firmware/app.mpy"][:2] == b"M\x06"
@@ -138,15 +145,16 @@ def test_device_path(target: str, path: str):
     assert device_path(target) == path
 
 
-def test_real_manifest__leaves_out_host_only_modules():
+def test_real_manifest__every_module_is_in_or_left_out_with_a_reason():
     repo = MANIFEST.parents[1]
-    targets = {m.target for m in read_manifest().modules}
+    m = read_manifest()
+    targets = {mod.target for mod in m.modules}
+    left_out = {Path(f).relative_to(repo).as_posix(): why for f, why in m.left_out}
     for tree in ("firmware", "protocol"):
         for p in (repo / tree).rglob("*.py"):
             rel = p.relative_to(repo).as_posix()
-            head = p.read_text(encoding="utf-8").splitlines()[:5]
-            host_only = "# gasguard: host-only" in (line.strip() for line in head)
             if "__pycache__" in rel or rel in ("firmware/manifest.py", "firmware/main.py",
                                                "firmware/boot.py"):
                 continue
-            assert (rel in targets) == (not host_only), rel
+            assert (rel in targets) != (rel in left_out), rel
+    assert all(why == "marked host-only" or why.startswith("imports ") for why in left_out.values())
