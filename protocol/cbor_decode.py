@@ -223,22 +223,30 @@ class _Decoder:
         if depth >= self.max_depth:
             raise CBORError("nesting deeper than %d" % self.max_depth, start)
 
+    def more(self, start, count):
+        """In an indefinite-length array or map that began at `start` and holds `count` items:
+        True if another item follows; False after consuming the break that ends it."""
+        p = self.pos
+        if p >= self.end:
+            self.need(1)
+        if self.data[p] == 0xFF:
+            self.pos = p + 1
+            return False
+        if count >= self.max_len:
+            raise CBORError(
+                "%s length over the limit %d" % (_MAJOR_NAMES[self.data[start] >> 5], self.max_len),
+                start,
+            )
+        return True
+
     def array(self, ai, start, depth):
         self.deeper(depth, start)
         depth += 1
         out = []
         if ai == 31:
-            d = self.data
-            while True:
-                p = self.pos
-                if p >= self.end:
-                    self.need(1)
-                if d[p] == 0xFF:
-                    self.pos = p + 1
-                    return out
-                if len(out) >= self.max_len:
-                    raise CBORError("array length over the limit %d" % self.max_len, start)
+            while self.more(start, len(out)):
                 out.append(self.item(depth))
+            return out
         for _ in range(self.length(ai, start, 1)):
             out.append(self.item(depth))
         return out
@@ -248,17 +256,9 @@ class _Decoder:
         depth += 1
         out = {}
         if ai == 31:
-            d = self.data
-            while True:
-                p = self.pos
-                if p >= self.end:
-                    self.need(1)
-                if d[p] == 0xFF:
-                    self.pos = p + 1
-                    return out
-                if len(out) >= self.max_len:
-                    raise CBORError("map length over the limit %d" % self.max_len, start)
+            while self.more(start, len(out)):
                 self.pair(out, depth)
+            return out
         for _ in range(self.length(ai, start, 2)):
             self.pair(out, depth)
         return out
