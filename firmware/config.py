@@ -43,8 +43,8 @@ class Settings:
         self.range_ratio = 3.0
         self.life_h = 43800  # ~5 years powered (GB 15322.2-2019 s3.3.1.3; the model says)
         self.warmup_s = 180
-        self.comparator = True
-        self.comparator_level = 1
+        self.comparator = True  # the sensor module's comparator closes the valve at once
+        self.comparator_level = 0  # MQ modules pull DO low above their threshold
         self.compensation = True
         # valve
         self.valve_kind = "pulse"
@@ -59,8 +59,11 @@ class Settings:
         self.r0_ohm = 20000.0
         self.vc_v = 5.0
         self.adc_divider = 0.6
-        self.adc_vref_v = 3.3
+        self.adc_vref_v = 3.55  # ESP32 ADC full scale at 11 dB attenuation
+        self.sensor_kind = "mq4"
         self.curve = {}
+        self.wifi_ssid = ""
+        self.wifi_key = ""
         # calibration
         self.rs_air = 1.0  # Rs/RL in clean air
         self.span_lel = 0.0
@@ -162,6 +165,7 @@ def read_board(s, b, fname="board.json"):
     s.pins = good
     sen = r.section(b, "sensor")
     r.text(sen, "gas", "sensor.gas", "gas", GASES)
+    r.text(sen, "kind", "sensor.kind", "sensor_kind", ("mq2", "mq4", "mq5", "mq6"))
     r.num(sen, "rl_ohm", "sensor.rl_ohm", 1, 1e7, "rl_ohm")
     r.num(sen, "r0_ohm", "sensor.r0_ohm", 1, 1e7, "r0_ohm")
     r.num(sen, "vc_v", "sensor.vc_v", 0.5, 24, "vc_v")
@@ -171,13 +175,16 @@ def read_board(s, b, fname="board.json"):
     r.num(sen, "life_h", "sensor.life_h", 1, 200000, "life_h", integer=True)
     curve = r.section(sen, "curve")
     s.curve = {}
-    for k in ("lel_vol", "slope", "air", "ref_ppm"):
+    for k in ("lel_vol", "a", "b", "air"):
         if k in curve:
             if _is_num(curve[k]) and curve[k] != 0:
                 s.curve[k] = curve[k]
             else:
                 r.bad("sensor.curve." + k, "a non-zero number", curve[k])
-    s.rs_air = s.r0_ohm / s.rl_ohm
+    from firmware.sensor import CHARTS
+
+    air = s.curve.get("air", CHARTS[s.sensor_kind][0])
+    s.rs_air = air * s.r0_ohm / s.rl_ohm  # Rs/RL in clean air until a zero calibration
     v = r.section(b, "valve")
     r.text(v, "kind", "valve.kind", "valve_kind", ("pulse", "hold"))
     r.text(v, "normally", "valve.normally", "valve_normally", ("open", "closed"))
@@ -203,7 +210,10 @@ def read_config(s, c, fname="config.json"):
     f = r.section(c, "fleet")
     r.text(f, "host", "fleet.host", "fleet_host", maxlen=253)
     r.num(f, "port", "fleet.port", 1, 65535, "fleet_port", integer=True)
-    r.num(c, "heartbeat_s", "heartbeat_s", 10, 86400, "heartbeat_s", integer=True)
+    r.num(c, "heartbeat_s", "heartbeat_s", 5, 86400, "heartbeat_s", integer=True)
+    w = r.section(c, "wifi")
+    r.text(w, "ssid", "wifi.ssid", "wifi_ssid")
+    r.text(w, "key", "wifi.key", "wifi_key")
     r.num(c, "coap_port", "coap_port", 0, 65535, "bind_port", integer=True)
     a = r.section(c, "alarm")
     r.num(a, "low", "alarm.low", 1, 25, "low")

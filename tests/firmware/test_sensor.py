@@ -102,3 +102,5 @@ def test_bad_calibration__named_in_the_error():
     assert str(e) == "calibration zero rs_air: expected > 0, got 0"
     e = raises(sensor.SensorError, sensor.curve_k, "hydrogen")
     assert str(e) == "sensor.gas: expected one of butane, lpg, methane, propane, got 'hydrogen'"
+    e = raises(sensor.SensorError, sensor.curve_k, "methane", kind="mq9")
+    assert str(e) == "sensor.kind: expected one of mq2, mq4, mq5, mq6, got 'mq9'"

@@ -1,0 +1,194 @@
+# runs-on: micropython cpython
+# mp-heapsize: 1m
+"""The whole app on the simulated board, in-process: the sim's machine (MQ-4 physics, pulse
+valve with feedback, comparator, LEDs) drives firmware.app.App on the sim's world clock."""
+import json
+
+from boards.sim.device import install
+from firmware import store
+from firmware.app import App
+from fw_fakes import tmpdir
+from protocol import messages
+
+STEP = 500
+
+
+def board():
+    install.install()  # puts the sim's folder on sys.path
+    import simworld
+
+    return simworld.DEFAULT_BOARD
+
+
+def setup(config=None, root=None, noise=True, machine=None, warmup_s=None):
+    if root is None:
+        root = tmpdir("app")
+        b = dict(board())
+        if warmup_s is not None:
+            b["sensor"] = dict(b["sensor"])
+            b["sensor"]["warmup_s"] = warmup_s
+        store.write_json(root + "/board.json", b)
+        cfg = {"device_id": "gg-test01", "model": "GG-T", "site": "S1"}
+        cfg.update(config or {})
+        store.write_json(root + "/config.json", cfg)
+    if machine is None:
+        machine = install.install()
+        machine.sim.freeze()
+        if not noise:
+            machine.sim.sensor.noise = 0
+    sim = machine.sim
+    app = App(root, machine=machine, maint=True, clock=sim.now_ms)
+    return app, sim, machine, root
+
+
+def run(app, sim, ms):
+    end = sim.now_ms() + ms
+    while sim.now_ms() < end:
+        sim.advance(STEP)
+        app.detector.sample(app.adc.read_u16(), sim.now_ms())
+
+
+def events(root):
+    out = []
+    for name in store.listdir(root + "/ob"):
+        if not name.endswith(".tmp"):
+            out.append(store.read_json(root + "/ob/" + name))
+    out.sort(key=lambda e: e["seq"])
+    return out
+
+
+def kinds(root):
+    return [e["k"] for e in events(root)]
+
+
+def test_app__clean_air_reads_zero_and_health_is_a_valid_heartbeat():
+    app, sim, m, root = setup()
+    run(app, sim, 10000)
+    h = app.health()
+    messages.validate("heartbeat", h)
+    assert h["lel"] < 1.0 and h["alarm"] == 0 and h["faults"] == 0 and h["valve"] == 0
+    assert sim.leds()["green"] == 1
+    assert kinds(root) == ["boot"]
+    messages.validate("registration", app.registration())
+
+
+def test_app__leak_at_1_6x_alarms_within_30_s_and_closes_the_valve():
+    app, sim, m, root = setup({"sensor": {"comparator": False}})
+    run(app, sim, 10000)
+    t0 = sim.now_ms()
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 35000)
+    evs = events(root)
+    alarm = [e for e in evs if e["k"] == "alarm"]
+    closed = [e for e in evs if e["k"] == "valve_closed"]
+    assert alarm and closed and closed[0]["src"] == "alarm"
+    assert 15 <= alarm[0]["up"] - (t0 - app.t0) // 1000 <= 30
+    assert abs(alarm[0]["lel"] - 40.0) < 8.0  # the reading is right within the curve's error
+    assert sim.valve.state == "closed"
+    reds = [e for e in sim.led_log if e[1] == "red" and e[2] == 1]
+    assert len(reds) >= 5  # flashing, not steady
+    for e in evs:
+        messages.validate("event", e)
+
+
+def test_app__comparator_closes_the_valve_through_the_handler_before_the_alarm():
+    app, sim, m, root = setup()
+    run(app, sim, 5000)
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 2000)
+    assert sim.valve.state in ("closing", "closed")
+    assert app.valve.last_trip()[1] == "comparator"
+    assert "alarm" not in kinds(root)  # the alarm itself still waits for its window
+    run(app, sim, 20000)
+    assert kinds(root).count("valve_closed") == 1 and "alarm" in kinds(root)
+
+
+def test_app__short_spike_does_not_alarm():
+    app, sim, m, root = setup({"sensor": {"comparator": False}})
+    run(app, sim, 5000)
+    sim.set_gas("methane", 60.0)
+    run(app, sim, 12000)
+    sim.set_gas("methane", 0.0)
+    run(app, sim, 30000)
+    assert "alarm" not in kinds(root) and sim.valve.state == "open"
+
+
+def test_app__alarm_during_warm_up():
+    app, sim, m, root = setup({"sensor": {"comparator": False}}, warmup_s=600)
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 30000)
+    assert app.sensor.warming(sim.now_ms())
+    assert "alarm" in kinds(root) and sim.valve.state == "closed"
+
+
+def test_app__reboot_in_alarm_keeps_the_valve_closed_and_numbers_continue():
+    app, sim, m, root = setup({"sensor": {"comparator": False}})
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 25000)
+    assert sim.valve.state == "closed"
+    last = app.outbox.last
+    pulses = sim.valve.pulses
+    app2, sim, m, root = setup(root=root, machine=m)  # reboot, gas still there
+    assert app2.valve.state == 1
+    run(app2, sim, 25000)
+    assert sim.valve.state == "closed"
+    seqs = [e["seq"] for e in events(root)]
+    assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > last
+    assert events(root)[last]["k"] == "boot"  # the next number after the reboot
+    drive = [e for e in sim.events if e[2] == "valve_drive"]
+    assert all(e[3] in (0, 1) for e in drive) and sim.valve.pulses >= pulses
+
+
+def test_app__hand_reopen_is_reported_and_never_undone_without_gas():
+    app, sim, m, root = setup({"sensor": {"comparator": False}})
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 25000)
+    sim.set_gas("methane", 0.0)
+    run(app, sim, 30000)
+    assert "alarm_clear" in kinds(root)
+    sim.valve_reopen()
+    run(app, sim, 5000)
+    assert kinds(root)[-1] == "valve_reopened" and sim.valve.state == "open"
+    run(app, sim, 20000)
+    assert sim.valve.state == "open"
+
+
+def test_app__bad_config_falls_back_to_defaults_with_a_fault_and_still_alarms():
+    app, sim, m, root = setup({"alarm": {"low": 80, "confirm_s": "soon"},
+                               "sensor": {"comparator": False}})
+    assert app.s.low == 25.0 and app.s.confirm_s == 15.0
+    assert any("alarm.low: expected a number 1..25, got 80" in p for p in app.s.problems)
+    assert events(root)[1]["k"] == "fault" and events(root)[1]["f"] == 128
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 25000)
+    assert "alarm" in kinds(root)
+
+
+def test_app__unreadable_config_file_is_a_fault_not_silence():
+    root = tmpdir("app")
+    store.write_json(root + "/board.json", board())
+    with open(root + "/config.json", "w") as f:
+        f.write("{not json")
+    app, sim, m, root = setup(root=root)
+    assert app.detector.extra_faults & 128
+    assert "config.json: not valid JSON" in app.s.problems[0]
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 25000)
+    assert sim.valve.state == "closed"
+
+
+def test_app__commands_close_and_selftest_once_per_id():
+    app, sim, m, root = setup()
+    from firmware.reporter import Commands
+
+    c = Commands(app.dev, {"close_valve": app._cmd_close, "selftest": app._cmd_selftest})
+    r1 = c.run({"id": 7, "op": "selftest"})
+    assert r1["st"] == "done" and r1["ok"] is True
+    assert c.run({"id": 7, "op": "selftest"}) is r1
+    assert kinds(root).count("selftest") == 1
+    assert c.run({"id": 8, "op": "open_valve"})["st"] == "refused"
+    c.run({"id": 9, "op": "close_valve"})
+    run(app, sim, 3000)
+    assert sim.valve.state == "closed"
+    assert events(root)[-1]["src"] == "command"
+    messages.validate("command_result", r1)
