@@ -71,7 +71,11 @@ def test_build_factory_image__vfs_mounts_with_board_geometry(factory: Path, esp3
     fs.mount()
     stat = fs.fs_stat()
     assert (stat.block_size, stat.block_count) == (4096, 512) == (esp32_board.block_size, esp32_board.block_count)
-    assert sorted(fs.listdir("/"))[:3] == ["app.json", "board.json", "lib"]
+    top = set(fs.listdir("/"))
+    assert {"app.json", "board.json", "lib"} <= top
+    repo = Path(__file__).resolve().parents[2]
+    for entry in ("boot.py", "main.py"):  # source at "/" exactly when firmware/ has them
+        assert (entry in top) == (repo / "firmware" / entry).exists()
     assert "cbor.mpy" in fs.listdir("/lib/protocol")
 
 
