@@ -162,6 +162,7 @@ class Ingestor:
         if device is None:
             device = Device(device_id=dev_id, last_seq=0, online=False, created_at=it.at)
             session.add(device)
+            session.flush()  # rows that refer to it (events, readings) must come after it
             devices[dev_id] = device
             log.info("first message from unregistered device %s (%s); record created", dev_id, it.kind)
         health.mark_report(session, device, it.at, it.remote)

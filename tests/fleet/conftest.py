@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +24,9 @@ import sqlalchemy as sa
 from fleet.core import clock as clock_mod
 from fleet.store.db import Database
 from fleet.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -118,3 +122,24 @@ def frozen_clock() -> Iterator[clock_mod.FrozenClock]:
     clock_mod.set_clock(fc)
     yield fc
     clock_mod.set_clock(None)
+
+
+@pytest.fixture
+def api_client(db: Database) -> Iterator["TestClient"]:
+    """The HTTP app over a fleet on `db` (CoAP side on a free port, no background loops)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # starlette's TestClient warns that it will move from httpx to httpx2; not ours to fix
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from fleet.api.main import create_app
+    from fleet.runtime import Fleet
+    from utils.fleet_runtime import make_settings
+
+    fleet = Fleet(make_settings(db.url), database=Database(db.url))
+    app = create_app(fleet, manage=True, background=False)
+    with TestClient(app) as client:
+        client.fleet = fleet  # type: ignore[attr-defined]
+        yield client
