@@ -148,6 +148,76 @@ def read_manifest(path: Path = MANIFEST) -> Manifest:
     return m
 
 
+def _imports(source: Path, target: str) -> list[tuple[str, list[str]]]:
+    """(module, names imported from it) for every import in a module, relative ones resolved."""
+    import ast
+
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+    except SyntaxError:
+        return []  # mpy-cross names the error
+    package = target[:-3].split("/")[:-1] if not target.endswith("__init__.py") else target.split("/")[:-1]
+    out: list[tuple[str, list[str]]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, []) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            out.append((name, [a.name for a in node.names]))
+    return out
+
+
+def check_imports(manifest: Manifest, packages: tuple[str, ...] = ("firmware", "protocol")) -> None:
+    """Refuse an app whose device modules import one of our modules the image leaves out.
+
+    Only imports of our own packages are checked (MicroPython's modules are the firmware's
+    business); `from pkg import name` needs pkg/name.py only when that file exists in the tree.
+    """
+    have = {m.target for m in manifest.modules}
+    dirs = {t.rsplit("/", 1)[0] for t in have if "/" in t}
+    # the tree the packages live in: a package module's source minus its target path
+    root = next((Path(str(m.source)[: -len(m.target)]) for m in manifest.modules if "/" in m.target),
+                REPO)
+    why_out = {}
+    for file, why in manifest.left_out:
+        f = Path(file).resolve()
+        why_out[f.relative_to(root).as_posix() if f.is_relative_to(root) else file] = why
+
+    def present(mod: str) -> bool:
+        path = mod.replace(".", "/")
+        return f"{path}.py" in have or f"{path}/__init__.py" in have or path in dirs
+
+    def explain(mod: str) -> str:
+        path = mod.replace(".", "/")
+        for cand in (f"{path}.py", f"{path}/__init__.py"):
+            if cand in why_out:
+                return f"{cand} is left out of the image ({why_out[cand]})"
+        return f"there is no {path}.py in the app"
+
+    problems = []
+    for m in manifest.modules:
+        for mod, names in _imports(m.source, m.target):
+            if mod.split(".")[0] not in packages:
+                continue
+            if not present(mod):
+                problems.append(f"{m.target} imports {mod}, but {explain(mod)}")
+                continue
+            for name in names:
+                sub = f"{mod}.{name}"
+                path = sub.replace(".", "/")
+                exists = (root / f"{path}.py").exists() or (root / path / "__init__.py").exists()
+                if exists and not present(sub):
+                    problems.append(f"{m.target} imports {sub}, but {explain(sub)}")
+    if problems:
+        raise AppBundleError("the app would fail to import on the board: " + "; ".join(problems)
+                             + ". Keep device modules free of host-only imports, or do not "
+                             "import host-only modules from device code")
+
+
 def device_path(target: str) -> str:
     """Where a manifest target lands on the board's filesystem."""
     if target in ENTRY_POINTS:
@@ -173,6 +243,7 @@ def compile_module(source: Path, target: str, workdir: Path) -> bytes:
 
 def build_app_files(manifest: Manifest) -> dict[str, bytes]:
     """Device path -> bytes for every module the manifest names (entry points as source)."""
+    check_imports(manifest)
     files: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="gasguard-mpy-") as tmp:
         for mod in manifest.modules:

@@ -158,3 +158,25 @@ def test_real_manifest__every_module_is_in_or_left_out_with_a_reason():
                 continue
             assert (rel in targets) != (rel in left_out), rel
     assert all(why == "marked host-only" or why.startswith("imports ") for why in left_out.values())
+
+
+def test_check_imports__device_code_importing_a_host_module(tree: Path):
+    (tree / "firmware" / "app.py").write_text(
+        "from firmware import tool\nimport protocol.cli\nfrom . import drivers\n"
+        "from .drivers import valve\nfrom protocol import cbor, nothing_here\n")
+    with pytest.raises(AppBundleError) as e:
+        build_app_files(read_manifest(tree / "firmware" / "manifest.py"))
+    assert str(e.value) == (
+        "the app would fail to import on the board: firmware/app.py imports firmware.tool, but "
+        "firmware/tool.py is left out of the image (marked host-only); firmware/app.py imports "
+        "protocol.cli, but protocol/cli.py is left out of the image (marked host-only). Keep "
+        "device modules free of host-only imports, or do not import host-only modules from "
+        "device code")
+
+
+def test_check_imports__missing_module(tree: Path):
+    (tree / "firmware" / "main.py").write_text("import firmware.gone\n")
+    with pytest.raises(AppBundleError) as e:
+        build_app_files(read_manifest(tree / "firmware" / "manifest.py"))
+    assert str(e.value).startswith("the app would fail to import on the board: main.py imports "
+                                   "firmware.gone, but there is no firmware/gone.py in the app.")
