@@ -1,0 +1,78 @@
+"""fleet/serve.py: `gasguard serve` as a subprocess (ready file, both sides answer, clean stop)
+and in-process (`serving`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiocoap
+import httpx
+from aiocoap.numbers.codes import Code
+
+from fleet.serve import serving
+from fleet.store.db import Database
+from utils.fleet_runtime import make_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _wkc(port: int) -> bytes:
+    async def main() -> bytes:
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            r = await ctx.request(aiocoap.Message(code=Code.GET, uri=f"coap://127.0.0.1:{port}/.well-known/core")).response
+            return r.payload
+        finally:
+            await ctx.shutdown()
+
+    return asyncio.run(main())
+
+
+def test_serve__subprocess_ready_file_and_sigterm(tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "serve", "--db", str(tmp_path / "fleet.db"), "--coap-port", "0",
+         "--http-port", "0", "--ready-file", str(ready), "--log-level", "WARNING"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "gasguard serve did not become ready in 30 s"
+            time.sleep(0.1)
+        info = json.loads(ready.read_text())
+        health = httpx.get(f"{info['http_url']}/api/v1/health").json()
+        assert health["status"] == "ok" and health["coap_port"] == info["coap_port"]
+        assert _wkc(info["coap_port"]).startswith(b"</gg/reg>;ct=60")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"dashboard {info['http_url']}/" in out
+
+
+def test_serve__bad_config__exit_2_with_message(tmp_path: Path) -> None:
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text("[fleet]\ncoap_prot = 5683\n")
+    proc = subprocess.run([sys.executable, "-m", "fleet.cli", "serve", "--config", str(cfg)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"error: {cfg}: unknown setting(s) coap_prot; known: " in proc.stderr
+
+
+def test_serving__in_process(sqlite_db: Database) -> None:
+    async def main() -> tuple[int, int | None]:
+        async with serving(make_settings(sqlite_db.url)) as handle:
+            async with httpx.AsyncClient() as client:
+                r = await client.get(f"{handle.http_url}/api/v1/health")
+            return r.status_code, handle.coap_port
+
+    status, port = asyncio.run(main())
+    assert status == 200 and port
