@@ -343,3 +343,22 @@ def test_build_factory_image__out_folder_missing(tmp_path: Path, firmware: Path,
         build_factory_image(esp32_board, firmware, out)
     assert str(e.value) == (f"{out}: the folder {tmp_path / 'no' / 'such'} does not exist; create "
                             "it or choose another --out")
+
+
+# --- the virtual board boots what would be flashed ---------------------------------------------
+
+
+def test_virtual_board__boots_the_vfs_image(virtual_boards, tmp_path: Path):
+    from utils.virtual_board import mpremote
+
+    image = tmp_path / "vfs.bin"
+    image.write_bytes(build_vfs_image("sim", app_version="9.9.9", build_time=WHEN))
+    b = virtual_boards(image=image)
+    r = mpremote(b.port, "exec",
+                 "import sys, json, protocol.cbor as c\n"
+                 "print(c.__file__)\n"
+                 "print(sys.path)\n"
+                 "print(json.load(open('/app.json'))['version'])\n"
+                 "print(c.loads(c.dumps([1, 'gas'])))\n")
+    assert r.stdout.splitlines() == [
+        "/lib/protocol/cbor.mpy", "['', '.frozen', '/lib']", "9.9.9", "[1, 'gas']"]
