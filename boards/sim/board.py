@@ -49,12 +49,21 @@ from littlefs import LittleFS, LittleFSError
 from boards import vfs_image
 from boards.registry import Board, load_board
 from boards.sim.device import simworld
+from boards.sim.netproxy import NetProxy
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
 RUNTIME = DEVICE_DIR / "runtime.py"
 DEFAULT_HEAP = os.environ.get("GASGUARD_SIM_HEAPSIZE", "512k")
 WDT_GRACE_MS = 300       # feeds are reported at most every 100 ms
 CTRL_C_DEBOUNCE_S = 0.2  # two SIGINTs before the first is handled kill the Unix port
+
+
+def registry_dir() -> Path:
+    """Where running boards announce themselves (name -> port, control address)."""
+    env = os.environ.get("GASGUARD_SIM_DIR")
+    if env:
+        return Path(env)
+    return Path(tempfile.gettempdir()) / ("gasguard-sim-%d" % os.getuid())
 
 
 class SimError(RuntimeError):
@@ -140,6 +149,8 @@ class VirtualBoard:
         uid: bytes | None = None,
         workdir: str | Path | None = None,
         heapsize: str = DEFAULT_HEAP,
+        net_upstream: tuple[str, int] | None = None,
+        serve: bool = True,
     ) -> None:
         self.board = board if isinstance(board, Board) else load_board(board)
         self.uid = uid or bytes.fromhex("240ac4") + secrets.token_bytes(3)
@@ -168,6 +179,12 @@ class VirtualBoard:
         self._powered = False
         self._crashes: list[float] = []
         self.dead_reason = ""
+        self.net_upstream = net_upstream
+        self.net: NetProxy | None = None
+        self._serve = serve
+        self._server: socket.socket | None = None
+        self.control_addr: tuple[str, int] | None = None
+        self._registry_file: Path | None = None
 
     # -- image ---------------------------------------------------------------------------
     def _prepare_image(self, image: str | Path | None, in_place: bool,
@@ -231,7 +248,15 @@ class VirtualBoard:
         self._shadow_sync()
         self._thread = threading.Thread(target=self._loop, name="vboard-" + self.name, daemon=True)
         self._thread.start()
-        self.power_restore(timeout=timeout)
+        if self.net_upstream is not None:
+            self.net = NetProxy(self.net_upstream)
+        if self._serve:
+            self._start_server()
+        try:
+            self.power_restore(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -239,6 +264,19 @@ class VirtualBoard:
         self._stop.set()
         with self._lock:
             self._kill_child()
+        if self._server is not None:
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._server.close()
+            self._server = None
+        if self._registry_file is not None:
+            self._registry_file.unlink(missing_ok=True)
+            self._registry_file = None
+        if self.net is not None:
+            self.net.close()
+            self.net = None
         if self._thread is not None:
             self._thread.join(5)
         for fd in (getattr(self, "_master_a", -1), getattr(self, "_slave_a", -1)):
@@ -452,6 +490,83 @@ class VirtualBoard:
         self.events.append(e)
         if len(self.events) > 20000:
             del self.events[:5000]
+
+    # -- the control socket (boards/sim/control.py is its client) -------------------------
+    def _start_server(self) -> None:
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        self._server = srv
+        self.control_addr = srv.getsockname()
+        threading.Thread(target=self._serve_loop, args=(srv,), name="vboard-ctl", daemon=True).start()
+        d = registry_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        self._registry_file = d / ("%s.json" % self.name)
+        self._registry_file.write_text(json.dumps({
+            "name": self.name, "board": self.board.name, "port": self.port, "pid": os.getpid(),
+            "control": list(self.control_addr),
+            "net": list(self.net.board_addr) if self.net else None,
+        }))
+
+    def _serve_loop(self, srv: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(30)
+                buf = b""
+                try:
+                    while not buf.endswith(b"\n"):
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        buf += chunk
+                    req = json.loads(buf or b"{}")
+                    try:
+                        reply = {"ok": True, "result": self.handle(req.get("op", ""), req.get("args") or {})}
+                    except (ValueError, TypeError, SimError) as e:
+                        reply = {"ok": False, "error": str(e)}
+                    conn.sendall(json.dumps(reply, default=str).encode() + b"\n")
+                except (OSError, ValueError):
+                    continue
+
+    def handle(self, op: str, args: dict[str, Any]) -> Any:
+        """One control request (what the CLI and boards.sim.control send). ValueError if bad."""
+        if op in ("set_gas", "set_climate", "press_button", "set_input", "valve_reopen"):
+            return self.control(op, **args)
+        if op == "state":
+            return self.state()
+        if op == "events":
+            since = int(args.get("since", 0))
+            kind = args.get("kind")
+            with self._lock:
+                return [e for e in self.events if e["host_t"] >= since and (kind is None or e["ev"] == kind)]
+        if op == "console":
+            return self.console[int(args.get("since", 0)):].decode(errors="replace")
+        if op == "power_cut":
+            return self.power_cut()
+        if op == "power_restore":
+            return self.power_restore()
+        if op == "brownout":
+            return self.brownout()
+        if op == "reset":
+            return self.hard_reset()
+        if op in ("net_cut", "net_restore", "net_degrade"):
+            if op == "net_degrade":
+                if self.net is None:
+                    raise ValueError("board %s has no network relay: start it with a fleet address (--fleet HOST:PORT)"
+                                     % self.name)
+                self.net.degrade(**args)
+                return {"cut": self.net.cut, "delay_ms": self.net.delay_ms, "loss": self.net.loss}
+            if self.net is not None:
+                self.net.degrade(cut=(op == "net_cut"))
+            return self.control(op)
+        raise ValueError("unknown operation %r; known: set_gas, set_climate, press_button, set_input, "
+                         "valve_reopen, state, events, console, power_cut, power_restore, brownout, reset, "
+                         "net_cut, net_restore, net_degrade" % op)
 
     # -- the I/O loop --------------------------------------------------------------------
     def _on_ctl(self, data: bytes, addr: tuple[str, int]) -> None:

@@ -90,7 +90,7 @@ class TimeModule:
 
     def __init__(self, real):
         for k in dir(real):
-            if not k.startswith("__"):
+            if not k.startswith("__") and k not in ("sleep", "sleep_ms", "sleep_us"):
                 setattr(self, k, getattr(real, k))
         self.__name__ = "time"
 

@@ -191,6 +191,10 @@ class Valve:
         level = 1 if level else 0
         if level == self.drive:
             return False
+        if self.kind == "pulse" and not level and t - self.drive_since >= self.pulse_ms // 2:
+            # a long enough pulse that ended between two updates still released the latch
+            self.drive = 0
+            return self._start_closing(self.drive_since + self.pulse_ms // 2)
         self.drive = level
         self.drive_since = t
         if self.kind == "pulse":

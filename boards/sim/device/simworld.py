@@ -269,7 +269,8 @@ class World:
         role = self.role_of.get(gpio)
         if role == "valve_drive":
             self._log("out", "valve_drive", level, t)
-            self.valve.set_drive(level, t)
+            if self.valve.set_drive(level, t):
+                self._valve_changed(t)
             self._valve_tick(t)
         elif role in LED_ROLES:
             self._log("led", LED_ROLES[role], level, t)
@@ -328,9 +329,12 @@ class World:
 
     def _valve_tick(self, t):
         if self.valve.update(t):
-            self._log("valve", "valve", self.valve.state, t)
-            if self.link is not None:
-                self.link.send({"ev": "valve_state", "valve": self.valve.to_dict(), "t": t})
+            self._valve_changed(t)
+
+    def _valve_changed(self, t):
+        self._log("valve", "valve", self.valve.state, t)
+        if self.link is not None:
+            self.link.send({"ev": "valve_state", "valve": self.valve.to_dict(), "t": t})
 
     # -- the scheduler: timers, IRQs, watchdog, control link ---------------------------
     def schedule(self, fn, arg):
