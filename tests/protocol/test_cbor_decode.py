@@ -67,6 +67,12 @@ BAD = (
     ("c68181818181818181818181818181818100", "nesting deeper than 16 at byte 16"),
     ("9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9fffffffffffffffffffffffffffffffffff", "nesting deeper than 16 at byte 16"),
     ("02 03 04", "2 trailing bytes after the item at byte 1"),
+    ("61 c3", "invalid UTF-8 in text string at byte 0"),  # sequence cut short
+    ("61 80", "invalid UTF-8 in text string at byte 0"),  # lone continuation byte
+    ("63 e0 80 80", "invalid UTF-8 in text string at byte 0"),  # overlong, 3 bytes
+    ("64 f0 80 80 80", "invalid UTF-8 in text string at byte 0"),  # overlong, 4 bytes
+    ("64 f5 80 80 80", "invalid UTF-8 in text string at byte 0"),  # past U+10FFFF
+    ("63 ed bf bf", "invalid UTF-8 in text string at byte 0"),  # surrogate U+DFFF
 )
 
 
