@@ -49,6 +49,9 @@ DEFAULT_BAUD = 460800
 FLASH_OFFSET = 0x0
 MANUFACTURING_PATH = "/api/manufacturing"
 DEFAULT_RECORDS = Path("manufacturing-records.jsonl")
+# esptool's own default is 7; each attempt runs its reset sequences, and a board that will
+# answer at all answers in the first (a board held in download mode by hand is already there).
+CONNECT_ATTEMPTS = 3
 CSV_FIELDS = ("flashed_at", "port", "result", "board", "model", "chip", "chip_description", "mac",
               "unique_id", "flash_size", "app_version", "image_sha256", "fleet", "error")
 
@@ -329,7 +332,7 @@ def esptool_runner(plan: FlashPlan, progress: Progress_, note: Callable[[str], N
     try:
         check_port(plan.port)
         try:
-            esp = detect_chip(plan.port, 115200, plan.before, connect_attempts=3)
+            esp = detect_chip(plan.port, 115200, plan.before, connect_attempts=CONNECT_ATTEMPTS)
         except FatalError as e:
             raise FlashError(
                 f"{plan.port}: no ESP bootloader answered ({str(e).strip()}); check the cable, "

@@ -80,7 +80,6 @@ def pack(files: Mapping[str, bytes], *, block_size: int, block_count: int) -> by
     fs = LittleFS(mount=False, **_config(block_size, block_count))
     fs.format()
     fs.mount()
-    written = 0
     for path in sorted(files):
         data = files[path]
         if not path.startswith("/") or path.endswith("/") or "//" in path:
@@ -101,7 +100,6 @@ def pack(files: Mapping[str, bytes], *, block_size: int, block_count: int) -> by
                     "not fit. Leave modules out of the app or use a board with more flash"
                 ) from None
             raise VfsImageError(f"{path}: littlefs refused it ({e})") from None
-        written += len(data)
     fs.unmount()
     image = bytes(fs.context.buffer)
     if len(image) != block_size * block_count:  # littlefs-python sizes its buffer from the config
