@@ -163,7 +163,21 @@ class App:
         if self._storage_fault:
             self.detector.extra_faults |= F_STORAGE
 
+    def _save_alarm(self):
+        # the alarm level survives a reboot, so an alarm raised before a power cut is cleared
+        # (alarm_clear) after it, and indications resume at once
+        try:
+            store.write_json(store.join(self.root, "alarm.json"), {"lvl": self.alarm.level})
+        except store.StoreError as e:
+            self._on_storage_error(str(e))
+
     def _boot_events(self):
+        try:
+            rec = store.read_json(store.join(self.root, "alarm.json"))
+        except store.StoreError:
+            rec = None
+        if isinstance(rec, dict) and rec.get("lvl") in (1, 2):
+            self.alarm.force(rec["lvl"] if self.alarm.high is not None else 1)
         self.event("boot", {"boot": self.reset_cause})
         if self.s.problems:
             self.event("fault", {"f": F_CONFIG})
@@ -203,6 +217,8 @@ class App:
             for key in fields:
                 ev[key] = fields[key]
             self.outbox.add(ev)
+            if kind == "alarm" or kind == "alarm_clear":
+                self._save_alarm()
             if self.reporter is not None:
                 self.reporter.kick()
         except Exception as e:  # noqa: BLE001

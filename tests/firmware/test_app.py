@@ -192,3 +192,15 @@ def test_app__commands_close_and_selftest_once_per_id():
     assert sim.valve.state == "closed"
     assert events(root)[-1]["src"] == "command"
     messages.validate("command_result", r1)
+
+
+def test_app__alarm_level_survives_reboot_and_clears_after_it():
+    app, sim, m, root = setup({"sensor": {"comparator": False}})
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 25000)
+    sim.set_gas("methane", 0.0)
+    app2, sim, m, root = setup(root=root, machine=m)  # power back, gas gone
+    assert app2.alarm.level == 1
+    run(app2, sim, 20000)
+    assert kinds(root)[-1] == "alarm_clear" and app2.alarm.level == 0
+    assert sim.valve.state == "closed"
