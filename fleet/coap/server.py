@@ -23,7 +23,7 @@ from fleet.core.errors import BadInput, FleetError, UnsupportedFormat, coap_code
 from fleet.ingest.core import Item
 from fleet.ingest.counters import ErrorCounter
 from fleet.ingest.writer import BatchWriter
-from fleet.coap.tuning import FleetTuning
+from fleet.coap.tuning import FleetTuning, apply_dedup_lifetime, dedup_entries, message_managers
 from protocol import messages, paths
 from protocol.cbor import CBORError
 from protocol.coap_numbers import CF_LINK_FORMAT
@@ -158,34 +158,13 @@ class CoapServer:
         self.context = await aiocoap.Context.create_server_context(
             site, bind=(self.host, self.port), transports=["udp6"]
         )
-        self._apply_tuning()
+        self.tuning = apply_dedup_lifetime(self.context, self.tuning.EXCHANGE_LIFETIME)
         self.port = self._bound_port()
         log.info("CoAP listening on %s:%d", self.host, self.port)
 
-    def _message_managers(self) -> list[Any]:
-        assert self.context is not None
-        out = []
-        for ri in self.context.request_interfaces:
-            mm = getattr(ri, "token_interface", None)
-            if mm is not None and hasattr(mm, "dispatch_message"):
-                out.append(mm)
-        return out
-
-    def _apply_tuning(self) -> None:
-        """Give every incoming message the fleet's tuning before aiocoap's duplicate detection
-        reads its EXCHANGE_LIFETIME (see fleet/coap/tuning.py for the reasoning)."""
-        tuning = self.tuning
-        for mm in self._message_managers():
-            original = mm.dispatch_message
-
-            def dispatch(message: aiocoap.Message, _orig: Any = original) -> Any:
-                message.transport_tuning = tuning
-                return _orig(message)
-
-            mm.dispatch_message = dispatch
-
     def _bound_port(self) -> int:
-        for mm in self._message_managers():
+        assert self.context is not None
+        for mm in message_managers(self.context):
             transport = getattr(mm.message_interface, "transport", None)
             if transport is not None:
                 sock: socket.socket = transport.get_extra_info("socket")
@@ -194,7 +173,7 @@ class CoapServer:
 
     def dedup_entries(self) -> int:
         """How many message ids aiocoap currently remembers (bounded by rate x lifetime)."""
-        return sum(len(getattr(mm, "_recent_messages", {})) for mm in self._message_managers())
+        return dedup_entries(self.context) if self.context is not None else 0
 
     async def stop(self) -> None:
         if self.context is not None:

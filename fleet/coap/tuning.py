@@ -17,6 +17,9 @@ then bounded by rate x lifetime instead of rate x 247 s (measured in docs/fleet.
 
 from __future__ import annotations
 
+from typing import Any
+
+import aiocoap
 from aiocoap.numbers.constants import TransportTuning
 
 
@@ -37,3 +40,37 @@ class PollTuning(TransportTuning):
 
     ACK_TIMEOUT = 1.0
     MAX_RETRANSMIT = 2
+
+
+def message_managers(context: aiocoap.Context) -> list[Any]:
+    """The message layers (one per transport) of an aiocoap context."""
+    out = []
+    for ri in context.request_interfaces:
+        mm = getattr(ri, "token_interface", None)
+        if mm is not None and hasattr(mm, "dispatch_message"):
+            out.append(mm)
+    return out
+
+
+def apply_dedup_lifetime(context: aiocoap.Context, lifetime_s: float) -> FleetTuning:
+    """Make aiocoap remember incoming message ids for `lifetime_s` instead of 247 s.
+
+    aiocoap reads the lifetime from each incoming message's `transport_tuning` when it files the
+    message id for duplicate detection (MessageManager._deduplicate_message). There is no
+    context-wide setting in 0.4.17, so the message layer's `dispatch_message` is wrapped to give
+    every incoming message our tuning first. Checked by tests/fleet/coap/test_server.py."""
+    tuning = FleetTuning(lifetime_s)
+    for mm in message_managers(context):
+        original = mm.dispatch_message
+
+        def dispatch(message: aiocoap.Message, _orig: Any = original) -> Any:
+            message.transport_tuning = tuning
+            return _orig(message)
+
+        mm.dispatch_message = dispatch
+    return tuning
+
+
+def dedup_entries(context: aiocoap.Context) -> int:
+    """How many message ids aiocoap remembers right now (rate x lifetime in steady state)."""
+    return sum(len(getattr(mm, "_recent_messages", {})) for mm in message_managers(context))
