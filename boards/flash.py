@@ -47,13 +47,15 @@ from boards.registry import Board, BoardError, load_board
 BAUD_RATES = (115200, 230400, 460800, 921600, 1500000, 2000000)
 DEFAULT_BAUD = 460800
 FLASH_OFFSET = 0x0
-MANUFACTURING_PATH = "/api/manufacturing"
+MANUFACTURING_PATH = "/api/v1/manufacturing"  # the fleet API lives under /api/v1
 DEFAULT_RECORDS = Path("manufacturing-records.jsonl")
 # esptool's own default is 7; each attempt runs its reset sequences, and a board that will
 # answer at all answers in the first (a board held in download mode by hand is already there).
 CONNECT_ATTEMPTS = 3
-CSV_FIELDS = ("flashed_at", "port", "result", "board", "model", "chip", "chip_description", "mac",
-              "unique_id", "flash_size", "app_version", "image_sha256", "fleet", "error")
+CSV_FIELDS = ("flashed_at", "port", "result", "device_id", "board", "model", "chip",
+              "chip_description", "mac", "unique_id", "flash_size", "app_version", "image_sha256",
+              "fleet", "error")
+DEVICE_ID_PREFIX = "gg-"  # the fleet's device ids are gg-<chip uid hex>
 
 
 class FlashError(RuntimeError):
@@ -534,6 +536,7 @@ def _record(plan: FlashPlan, r: PortResult, at: datetime) -> dict[str, Any]:
         "chip_description": d.description if d else None,
         "mac": d.mac if d else None,
         "unique_id": d.unique_id if d else None,
+        "device_id": DEVICE_ID_PREFIX + d.unique_id if d else None,
         "flash_size": d.flash_size if d else None,
         "app_version": plan.app_version,
         "image_sha256": plan.image_sha256,

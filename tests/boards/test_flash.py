@@ -231,13 +231,14 @@ def test_flash_many__records_each_board(tmp_path: Path, factory: Path, board):
     assert one == {
         "flashed_at": "2026-03-01T08:30:00Z", "result": "ok", "board": "esp32-mq4",
         "model": "GG-A1", "chip": "esp32", "chip_description": "ESP32-D0WD-V3 (revision v3.1)",
-        "mac": "24:0a:c4:00:00:01", "unique_id": "240ac4000001", "flash_size": 0x400000,
+        "mac": "24:0a:c4:00:00:01", "unique_id": "240ac4000001", "device_id": "gg-240ac4000001",
+        "flash_size": 0x400000,
         "app_version": "1.4.2", "image_sha256": plans[0].image_sha256, "error": None,
     }
     final = {(r["port"], r["fleet"]) for r in log.read()}
     assert ("/dev/fake1", "recorded") in final and ("/dev/fake2", "not sent") in final
     csv_rows = log.csv_path.read_text().splitlines()
-    assert csv_rows[0].startswith("flashed_at,port,result,board,model,chip")
+    assert csv_rows[0].startswith("flashed_at,port,result,device_id,board,model,chip")
     assert len(csv_rows) == 4  # header + one row per board
 
 
@@ -298,7 +299,7 @@ def test_http_recorder__posts_json_to_the_fleet(tmp_path: Path, factory: Path, b
         server.server_close()
     assert result.fleet == "recorded"
     (path, body), = _FleetStub.received
-    assert path == "/api/manufacturing"
+    assert path == "/api/v1/manufacturing"
     assert (body["unique_id"], body["board"], body["result"]) == ("240ac4000001", "esp32-mq4", "ok")
 
 
