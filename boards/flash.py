@@ -199,6 +199,9 @@ def plan_flash(ports: Sequence[str], board: Board, image: str | Path, *, baud: i
     dup = sorted({p for p in ports if list(ports).count(p) > 1})
     if dup:
         raise FlashError(f"--port {dup[0]} is given more than once; each board needs its own port")
+    if board.virtual:
+        raise FlashError(f"board {board.name} is the virtual board (virtual = true): it runs under "
+                         "`gasguard sim`, not on hardware; flash a real board file such as esp32-mq4")
     if baud not in BAUD_RATES:
         raise FlashError(f"--baud {baud}: not a rate esptool's flasher stub uses; choose one of "
                          + ", ".join(str(b) for b in BAUD_RATES))

@@ -105,6 +105,14 @@ def test_plan_flash__invalid_arguments(factory: Path, board, ports, baud, messag
     assert str(e.value) == message
 
 
+def test_plan_flash__virtual_board_refused(factory: Path):
+    with pytest.raises(FlashError) as e:
+        plan_flash(["/dev/ttyUSB0"], load_board("sim"), factory)
+    assert str(e.value) == ("board sim is the virtual board (virtual = true): it runs under "
+                            "`gasguard sim`, not on hardware; flash a real board file such as "
+                            "esp32-mq4")
+
+
 # --- the image --------------------------------------------------------------------------------
 
 
