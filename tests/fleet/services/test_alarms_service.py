@@ -1,4 +1,5 @@
-"""fleet/services/alarms.py: acknowledge, resolve, escalate, with the audit trail."""
+"""fleet/services/alarms.py (named _service: tests/fleet/api/routes/test_alarms.py holds the basename, and
+pytest imports test modules by basename here): acknowledge, resolve, escalate, with the audit trail."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""fleet/services/commands.py: idempotent creation, offering, expiry, results."""
+"""fleet/services/commands.py (named _service: the routes test holds the basename): idempotent
+creation, offering, expiry, results."""
 
 from __future__ import annotations
 
