@@ -47,27 +47,33 @@ def build(
             vfs_out.write_bytes(build_vfs_image(b, app_version=img.app_version))
     except _ERRORS as e:
         raise _fail(console, e) from None
-    t = Table(title=f"{img.path} ({img.size} bytes, {chip_name(img.chip)}, board {img.board}, app {img.app_version})")
+    out = Console()
+    out.print(f"{img.path}: {img.size} bytes, {chip_name(img.chip)}, board {img.board}, "
+              f"app {img.app_version}", soft_wrap=True)
+    t = Table()
     for col in ("region", "offset", "length"):
         t.add_column(col)
     for what, offset, length in img.regions:
         t.add_row(what, f"0x{offset:06X}", str(length))
-    Console().print(t)
+    out.print(t)
     for file, why in read_manifest().left_out:
         console.print(f"left out (host-only): {Path(file).relative_to(REPO) if Path(file).is_relative_to(REPO) else file} ({why})")
     console.print(f"vfs: {img.vfs_used_blocks} of {img.vfs_block_count} blocks used; flash it with "
                   f"`gasguard flash --board {img.board} --port PORT {img.path}`")
 
 
-def _report_table(r: ImageReport) -> Table:
+def _summary(r: ImageReport) -> str:
     app = r.app or {}
-    title = (f"{r.path}: {r.kind} image, {r.size} bytes"
-             + (f", {chip_name(r.chip)}" if r.chip else "")
-             + (f", app {app.get('version')} built {app.get('built')} for {app.get('board')}" if app else ""))
-    t = Table(title=title)
+    return (f"{r.path}: {r.kind} image, {r.size} bytes"
+            + (f", {chip_name(r.chip)}" if r.chip else "")
+            + (f", app {app.get('version')} built {app.get('built')} for {app.get('board')}" if app else ""))
+
+
+def _files_table(r: ImageReport) -> Table:
+    t = Table()
     for col in ("path", "size", "sha256"):
         t.add_column(col)
-    digests = {f["path"]: f["sha256"][:12] for f in app.get("files", [])}
+    digests = {f["path"]: f["sha256"][:12] for f in (r.app or {}).get("files", [])}
     for path, size in r.files.items():
         t.add_row(path, str(size), digests.get(path, ""))
     return t
@@ -89,11 +95,12 @@ def inspect(
         print(json.dumps(r.to_dict(), indent=1, sort_keys=True))
     else:
         out = Console()
+        out.print(_summary(r), soft_wrap=True)
         if r.firmware_offset is not None:
             out.print(f"firmware: 0x{r.firmware_offset:06X}, {r.firmware_length} bytes")
         out.print(f"vfs: 0x{r.vfs_offset:06X}, {r.block_count} blocks of {r.block_size} "
                   f"({r.used_blocks} used)")
-        out.print(_report_table(r))
+        out.print(_files_table(r))
     for p in r.problems:
         console.print(f"[yellow]problem:[/] {p}", soft_wrap=True)
     if r.problems:

@@ -362,3 +362,13 @@ def test_virtual_board__boots_the_vfs_image(virtual_boards, tmp_path: Path):
                  "print(c.loads(c.dumps([1, 'gas'])))\n")
     assert r.stdout.splitlines() == [
         "/lib/protocol/cbor.mpy", "['', '.frozen', '/lib']", "9.9.9", "[1, 'gas']"]
+
+
+def test_cli_inspect__problems_exit_1(factory: Path):
+    from boards.image_cli import app
+
+    r = CliRunner().invoke(app, ["inspect", str(factory), "--board", "esp32c3-mq5"],
+                           env={"COLUMNS": "200"})
+    assert r.exit_code == 1
+    assert "problem: firmware for ESP32, but board esp32c3-mq5 is an ESP32-C3" in r.output
+    assert "/lib/protocol/cbor.mpy" in r.output and "app 1.4.2" in r.output
