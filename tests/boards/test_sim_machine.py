@@ -198,3 +198,58 @@ def test_network_and_boardnet():
     assert not w.isconnected()
     m.sim.net_restore()
     assert boardnet.peer(boardnet.addr("127.0.0.1", 5683)) == ("127.0.0.1", 5683)
+
+
+def _c3():
+    b = {
+        "name": "c3", "chip": "esp32c3", "virtual": False, "flash_size": 0x400000,
+        "vfs": {"offset": 0x200000, "size": 0x200000, "block_size": 4096, "block_count": 512},
+        "pins": {"gas_adc": 0, "gas_comparator": 1, "valve_drive": 6, "valve_feedback": 7,
+                 "buzzer": 10, "led_red": 3, "led_yellow": 4, "led_green": 5, "button": 9},
+        "sensor": {"kind": "mq5", "gas": "lpg", "rl_ohm": 10000.0, "r0_ohm": 10000.0, "vc_v": 5.0,
+                   "adc_divider": 0.6, "warmup_s": 0},
+        "valve": {"kind": "hold", "normally": "closed", "close_on_power_loss": True, "pulse_ms": None,
+                  "closing_ms": 800, "feedback_closed_level": 0},
+        "power": {"source": "mains", "battery_mv": None}, "network": {"wifi": True},
+    }
+    m = install.install(b)
+    m.sim.freeze()
+    m.sim.sensor.noise = 0
+    return m
+
+
+def test_valve__hold_opens_only_energised_and_by_hand():
+    m = _c3()
+    assert m.sim.valve.state == "closed"
+    e = raises(ValueError, m.sim.valve_reopen)
+    assert str(e) == "a hold valve opens only while energised (board powered and driving it)"
+    drive = m.Pin(6, m.Pin.OUT, value=1)
+    m.sim.advance(100)
+    assert m.sim.valve.state == "closed"  # energising alone never opens it
+    m.sim.valve_reopen()
+    assert m.sim.valve.state == "open" and m.Pin(7, m.Pin.IN).value() == 1
+    drive.off()
+    m.sim.advance(800)
+    assert m.sim.valve.state == "closed" and m.Pin(7, m.Pin.IN).value() == 0
+    # ESP32-C3 pin rules: no GPIO12-17 (flash), ADC on GPIO0-5 only
+    assert raises(ValueError, m.Pin, 13) is not None
+    assert raises(ValueError, m.ADC, m.Pin(6)) is not None
+    m.sim.set_gas("lpg", 20.0)
+    assert m.ADC(m.Pin(0), atten=m.ADC.ATTN_11DB).read_uv() > 1500000
+
+
+def test_set_gas__ramp_after_delay_and_schedule_survives_export():
+    m = _board()
+    m.sim.set_gas("methane", 20.0, ramp_s=2, after_s=1)
+    m.sim.advance(1000)
+    assert m.sim.gas_lel("methane") == 0
+    m.sim.advance(1000)
+    assert abs(m.sim.gas_lel("methane") - 10.0) < 0.01
+    st = m.sim.export_state()
+    m2 = install.install()
+    m2.sim.freeze()
+    m2.sim.import_state(st)
+    m2.sim.advance(1000)
+    assert abs(m2.sim.gas_lel("methane") - 20.0) < 0.01
+    e = raises(ValueError, m.sim.set_climate, 120)
+    assert str(e) == "temp_c 120: expected -40..85"
