@@ -27,6 +27,7 @@ import json
 import os
 import shlex
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ DEFAULT_RECORDS = Path("manufacturing-records.jsonl")
 CONNECT_ATTEMPTS = 3
 CSV_FIELDS = ("flashed_at", "port", "result", "device_id", "board", "model", "chip",
               "chip_description", "mac", "unique_id", "flash_size", "app_version", "image_sha256",
-              "fleet", "error")
+              "seconds", "fleet", "error")
 DEVICE_ID_PREFIX = "gg-"  # the fleet's device ids are gg-<chip uid hex>
 
 
@@ -466,6 +467,7 @@ class PortResult:
     error: str | None = None
     fleet: str = "not sent"
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def flash_many(plans: Sequence[FlashPlan], *, runner: Runner = esptool_runner,
@@ -494,6 +496,7 @@ def flash_many(plans: Sequence[FlashPlan], *, runner: Runner = esptool_runner,
             if text:
                 result.notes.append(text)
 
+        started = time.monotonic()
         try:
             result.device = runner(plan, on_progress, on_note)
             result.ok = True
@@ -504,6 +507,7 @@ def flash_many(plans: Sequence[FlashPlan], *, runner: Runner = esptool_runner,
         except Exception as e:  # a bug or a lost cable must not stop the other ports
             result.error = f"{plan.port}: {type(e).__name__}: {e}"
             progress.update(task, state="[red]failed")
+        result.seconds = time.monotonic() - started
         rec = _record(plan, result, now())
         if result.ok and recorder is not None:
             # the local copy first, as pending: nothing is lost if the fleet is unreachable
@@ -543,6 +547,7 @@ def _record(plan: FlashPlan, r: PortResult, at: datetime) -> dict[str, Any]:
         "flash_size": d.flash_size if d else None,
         "app_version": plan.app_version,
         "image_sha256": plan.image_sha256,
+        "seconds": round(r.seconds, 1),
         "fleet": "not sent",
         "error": r.error,
     }
@@ -551,12 +556,13 @@ def _record(plan: FlashPlan, r: PortResult, at: datetime) -> dict[str, Any]:
 def summary_table(results: Sequence[PortResult]) -> Table:
     """One row per port: result, chip, MAC, fleet record state, and the error if any."""
     t = Table(title="flash summary")
-    for col in ("port", "result", "chip", "MAC", "fleet", "error"):
+    for col in ("port", "result", "seconds", "chip", "MAC", "fleet", "error"):
         t.add_column(col)
     for r in results:
         t.add_row(
             r.plan.port,
             "[green]ok" if r.ok else "[red]failed",
+            f"{r.seconds:.1f}",
             r.device.description if r.device else "",
             r.device.mac if r.device else "",
             r.fleet,
