@@ -31,3 +31,14 @@ def test_firmware__gas_step_closes_valve(virtual_boards):
     assert closed["t"] - step <= 60000  # GB 15322: alarm within 60 s
     assert b.valve_state == "closed"
     assert not b.dead_reason
+
+
+def test_factory_image__boots_compiled_app(virtual_boards, tmp_path):
+    image = pytest.importorskip("boards.image")
+    img = tmp_path / "factory-vfs.img"
+    img.write_bytes(image.build_vfs_image("sim"))
+    b = virtual_boards(image=img)
+    assert "/board.json" in b.read_files()
+    b.wait_event(lambda e: e["ev"] == "led" and e["n"] == "green" and e["v"] == 1, timeout=20)
+    b.set_gas("methane", 40.0)
+    b.wait_event(lambda e: e["ev"] == "valve" and e["v"] == "closed", timeout=60)
