@@ -131,13 +131,14 @@ class Ccm:
             off += k
 
     # -- sealing and opening ---------------------------------------------------------------
-    def seal_into(self, nonce, aad, buf, n):
-        """Encrypt buf[0:n] in place and write the tag to buf[n:n+tag_len]."""
+    def seal_into(self, nonce, aad, buf, n, alen=-1):
+        """Encrypt buf[0:n] in place and write the tag to buf[n:n+tag_len]. The AAD is
+        aad[0:alen] (all of it when alen < 0), so a reused AAD buffer needs no slicing."""
         m = self.tag_len
         if len(buf) < n + m:
             raise ValueError("AES-CCM buffer: expected at least %d bytes, got %d" % (n + m,
                                                                                    len(buf)))
-        self._start(nonce, aad, len(aad), n)
+        self._start(nonce, aad, len(aad) if alen < 0 else alen, n)
         self._mac_feed(buf, 0, n)
         self._mac_flush()
         self._ctr(buf, n)
@@ -146,14 +147,14 @@ class Ccm:
         for i in range(m):
             buf[n + i] = x[i] ^ s0[i]
 
-    def open_into(self, nonce, aad, buf, n):
+    def open_into(self, nonce, aad, buf, n, alen=-1):
         """buf[0:n] is ciphertext, buf[n:n+tag_len] the tag: decrypt in place, or wipe
-        buf[0:n] and raise DecryptionFailed when the tag does not verify."""
+        buf[0:n] and raise DecryptionFailed when the tag does not verify. AAD as seal_into."""
         m = self.tag_len
         if len(buf) < n + m:
             raise DecryptionFailed("ciphertext of %d bytes is shorter than the %d-byte tag"
                                    % (len(buf), m))
-        self._start(nonce, aad, len(aad), n)
+        self._start(nonce, aad, len(aad) if alen < 0 else alen, n)
         self._ctr(buf, n)
         self._mac_feed(buf, 0, n)
         self._mac_flush()

@@ -126,6 +126,7 @@ class SecurityContext:
         self._seal = Ccm(self.sender_key, _TAG_LEN)
         self._open = Ccm(self.recipient_key, _TAG_LEN)
         self._nonce = bytearray(_NONCE_LEN)
+        self._aad = bytearray(wire.AAD_MAX)
         self.window = ReplayWindow(replay_size)
         self.echo = port.urandom(8)  # this boot's Echo challenge (B.1.2)
         self.on_event = on_event
@@ -208,8 +209,8 @@ class SecurityContext:
 
     def _seal_message(self, nonce_id, nonce_piv, req_kid, req_piv, code, options, payload):
         buf, n = wire.plaintext_into(code, options, payload, _TAG_LEN)
-        self._seal.seal_into(self._make_nonce(nonce_id, nonce_piv), wire.aad(req_kid, req_piv),
-                             buf, n)
+        alen = wire.aad_into(self._aad, req_kid, req_piv)
+        self._seal.seal_into(self._make_nonce(nonce_id, nonce_piv), self._aad, buf, n, alen)
         return buf
 
     def _open_message(self, nonce_id, nonce_piv, req_kid, req_piv, payload, what):
@@ -220,8 +221,9 @@ class SecurityContext:
                 % (what, len(payload), _TAG_LEN + 1)))
         buf = bytearray(payload)
         try:
-            self._open.open_into(self._make_nonce(nonce_id, nonce_piv),
-                                 wire.aad(req_kid, req_piv), buf, n)
+            alen = wire.aad_into(self._aad, req_kid, req_piv)
+            self._open.open_into(self._make_nonce(nonce_id, nonce_piv), self._aad, buf, n,
+                                 alen)
         except DecryptionFailed as e:
             raise self._refuse(DecryptionFailed("%s: %s (kid %s, Partial IV %s)" % (
                 what, e.message, _hex(req_kid), _hex(req_piv))))

@@ -38,7 +38,7 @@ class OscoreError(Exception):
     kind = "error"  # short name for per-device counters
 
     def __init__(self, message=""):
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.message = message
 
     def payload(self):
@@ -79,7 +79,7 @@ class EchoRequired(OscoreError):
     kind = "echo_challenge"
 
     def __init__(self, message, binding, echo):
-        OscoreError.__init__(self, message)
+        super().__init__(message)
         self.binding = binding
         self.echo = echo
 

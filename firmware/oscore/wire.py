@@ -39,7 +39,8 @@ CLASS_U = (3, 7, 35, 39)  # Uri-Host, Uri-Port, Proxy-Uri, Proxy-Scheme
 
 # -- the OSCORE option value -------------------------------------------------------------------
 def encode_option(piv, kid, kid_context):
-    """The OSCORE option value; None leaves a field out. All flags zero -> b"" (s6.1)."""
+    """The OSCORE option value (a bytearray); None leaves a field out. All flags zero -> b""
+    (s6.1)."""
     flags = 0
     size = 0
     if piv is not None:
@@ -70,7 +71,7 @@ def encode_option(piv, kid, kid_context):
         i += 1 + len(kid_context)
     if kid is not None:
         out[i:] = kid
-    return bytes(out)
+    return out
 
 
 def decode_option(value):
@@ -118,10 +119,7 @@ def piv_bytes(seq):
     n = 1
     while seq >> (8 * n):
         n += 1
-    out = bytearray(n)
-    for i in range(n):
-        out[n - 1 - i] = (seq >> (8 * i)) & 0xFF
-    return bytes(out)
+    return seq.to_bytes(n, "big")
 
 
 def piv_int(piv):
@@ -138,6 +136,19 @@ def _ext_len(v):
 
 def _nibble(v):
     return v if v < 13 else (13 if v < 269 else 14)
+
+
+def _put_ext(buf, i, v):
+    # the extension bytes of one option header nibble; returns the next index
+    if v >= 269:
+        v -= 269
+        buf[i] = v >> 8
+        buf[i + 1] = v & 0xFF
+        return i + 2
+    if v >= 13:
+        buf[i] = v - 13
+        return i + 1
+    return i
 
 
 def _ordered(options):
@@ -174,16 +185,7 @@ def plaintext_into(code, options, payload, room):
         d = num - prev
         ln = len(value)
         buf[i] = (_nibble(d) << 4) | _nibble(ln)
-        i += 1
-        for v in (d, ln):
-            if v >= 269:
-                v -= 269
-                buf[i] = v >> 8
-                buf[i + 1] = v & 0xFF
-                i += 2
-            elif v >= 13:
-                buf[i] = v - 13
-                i += 1
+        i = _put_ext(buf, _put_ext(buf, i + 1, d), ln)
         buf[i:i + ln] = value
         i += ln
         prev = num
@@ -247,26 +249,49 @@ def split_options(options):
 
 
 # -- CBOR structures ---------------------------------------------------------------------------
-def _bstr_head(n):
+AAD_MAX = const(40)  # Enc_structure with a 7-byte kid and a 5-byte Partial IV: 31 bytes
+
+
+def _put_bstr(out, i, b):
+    n = len(b)
     if n < 24:
-        return bytes((0x40 | n,))
-    if n < 256:
-        return bytes((0x58, n))
-    return bytes((0x59, n >> 8, n & 0xFF))
+        out[i] = 0x40 | n
+        i += 1
+    else:  # never for OSCORE's <= 7-byte kids; kept so the function is total
+        out[i] = 0x58
+        out[i + 1] = n
+        i += 2
+    for j in range(n):
+        out[i + j] = b[j]
+    return i + n
+
+
+def aad_into(out, request_kid, request_piv):
+    """Write the Enc_structure (s5.4) for AES-CCM-16-64-128 with no Class I options into
+    `out` (AAD_MAX bytes or more); returns its length. No allocation."""
+    if len(request_kid) > 7 or len(request_piv) > 5:
+        raise ValueError("AAD: kid of %d bytes or Partial IV of %d bytes too long"
+                         % (len(request_kid), len(request_piv)))
+    ext_len = 4 + 1 + len(request_kid) + 1 + len(request_piv) + 1
+    i = 0
+    for b in b"\x83\x68Encrypt0\x40":
+        out[i] = b
+        i += 1
+    out[i] = 0x40 | ext_len  # bstr header of external_aad (< 24 bytes)
+    out[i + 1] = 0x85  # [oscore_version, algorithms, request_kid, request_piv, options]
+    out[i + 2] = 0x01
+    out[i + 3] = 0x81
+    out[i + 4] = ALG_AES_CCM_16_64_128
+    i = _put_bstr(out, i + 5, request_kid)
+    i = _put_bstr(out, i, request_piv)
+    out[i] = 0x40  # no Class I options
+    return i + 1
 
 
 def aad(request_kid, request_piv):
-    """Enc_structure (s5.4) for AES-CCM-16-64-128 with no Class I options, as CBOR bytes."""
-    ext = bytearray(b"\x85\x01\x81\x0a")
-    ext.extend(_bstr_head(len(request_kid)))
-    ext.extend(request_kid)
-    ext.extend(_bstr_head(len(request_piv)))
-    ext.extend(request_piv)
-    ext.append(0x40)
-    out = bytearray(b"\x83\x68Encrypt0\x40")
-    out.extend(_bstr_head(len(ext)))
-    out.extend(ext)
-    return out
+    """The Enc_structure as a new bytearray (tests and tools; the context uses aad_into)."""
+    out = bytearray(AAD_MAX)
+    return out[0:aad_into(out, request_kid, request_piv)]
 
 
 def info(id_, id_context, kind, length):

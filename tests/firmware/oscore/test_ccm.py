@@ -107,3 +107,28 @@ def test_errors__name_the_bad_parameter():
                b"1234567")
     assert e.message == "ciphertext of 7 bytes is shorter than the 8-byte tag"
     assert e.code == 128
+
+
+def test_seal_into_and_open_into__allocate_nothing():
+    # MicroPython: heap_lock() makes any allocation raise MemoryError (CPython: plain run)
+    try:
+        import micropython
+
+        lock, unlock = micropython.heap_lock, micropython.heap_unlock
+    except (ImportError, AttributeError):
+        lock = unlock = lambda: None
+    c = Ccm(h(K1))
+    nonce = h("00000003020100a0a1a2a3a4a5")
+    aad = h("8368456e63727970743040488501810a40411440")
+    buf = bytearray(108)
+    for i in range(100):
+        buf[i] = i
+    c.seal_into(nonce, aad, buf, 100)  # warm-up outside the lock
+    c.open_into(nonce, aad, buf, 100)
+    lock()
+    try:
+        c.seal_into(nonce, aad, buf, 100)
+        c.open_into(nonce, aad, buf, 100)
+    finally:
+        unlock()
+    assert buf[0:100] == bytearray(range(100))

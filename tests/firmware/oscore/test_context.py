@@ -219,7 +219,7 @@ def test_echo__a_stale_echo_value_is_challenged_again():
 def seen_pivs(ctx, n):
     out = []
     for _ in range(n):
-        out.append(ctx.protect_request(2, [], b"hb")[1])
+        out.append(bytes(ctx.protect_request(2, [], b"hb")[1]))
     return out
 
 
