@@ -19,12 +19,21 @@ def perf(
     md_path: Annotated[Path | None, typer.Option("--md", help="also write a Markdown report here")] = None,
     smoke: Annotated[bool, typer.Option("--smoke", help="a few seconds per scenario: checks the tooling, not figures")] = False,
     scenario: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="run only these (repeatable): " + ", ".join(PERF_SCENARIOS))] = None,
-    db: Annotated[str, typer.Option("--db", help="'sqlite' (a fresh file per scenario) or a PostgreSQL URL (its fleet tables are dropped!)")] = "sqlite",
+    db: Annotated[str, typer.Option("--db", help="'sqlite' (a fresh file per scenario), 'postgresql' (the server of "
+                                    "$GASGUARD_TEST_POSTGRES_URL or 127.0.0.1:5432) or a PostgreSQL URL; on PostgreSQL "
+                                    "each scenario gets its own database gg_bench_<scenario>")] = "sqlite",
     profile: Annotated[bool, typer.Option("--profile", help="py-spy the fleet during the steady run")] = False,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="keep databases, logs and raw generator output here")] = None,
 ) -> None:
     """Ingest throughput against a bare aiocoap baseline, alarm storm, restart, 1M devices, soak."""
+    import os
+
     from bench.perf import runner
+
+    if db == "postgresql":
+        db = os.environ.get("GASGUARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    elif db != "sqlite" and not db.startswith(("postgresql", "postgres:")):
+        raise typer.BadParameter("expected 'sqlite', 'postgresql' or a postgresql:// URL, got %r" % db, param_hint="--db")
 
     chosen = list(scenario) if scenario else list(PERF_SCENARIOS)
     bad = [s for s in chosen if s not in PERF_SCENARIOS]

@@ -50,10 +50,7 @@ class Ctx:
                 Path(str(path) + suffix).unlink(missing_ok=True)
             url = "sqlite:///%s" % path
         else:
-            from fleet.store.migrate import downgrade
-
-            url = self.db
-            downgrade(url, revision="base")
+            url = fresh_postgres_database(self.db, "gg_bench_" + name.replace("-", "_"))
         fleetstore.prepare(url)
         return url
 
@@ -85,6 +82,29 @@ class Ctx:
         after = procs.udp_drops(server.coap_port)
         out["main"]["kernel_udp_drops"] = None if after is None else after - before
         return out
+
+
+def fresh_postgres_database(server_url: str, dbname: str) -> str:
+    """Drop and create database `dbname` on the server of `server_url`; returns its URL.
+
+    The benchmark never touches the database named in `server_url` (tests may be using it);
+    it only connects there to create its own."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from fleet.store.db import normalise_url
+
+    admin = make_url(normalise_url(server_url))
+    if not dbname.isidentifier():
+        raise ValueError("bad benchmark database name %r" % dbname)
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % dbname)
+            conn.exec_driver_sql('CREATE DATABASE "%s"' % dbname)
+    finally:
+        engine.dispose()
+    return admin.set(database=dbname).render_as_string(hide_password=False)
 
 
 def fleet_available() -> str | None:
@@ -196,8 +216,9 @@ def start_profile(ctx: Ctx, pid: int, name: str, duration: float) -> tuple[Any, 
         ctx.log("profile: py-spy not found, skipping")
         return None
     out = ctx.workdir / ("%s.pyspy.txt" % name)
+    # --gil: only samples that hold the GIL, i.e. Python work on the server's one core.
     proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(max(1, int(duration))),
-                             "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)],
+                             "--rate", "200", "--format", "raw", "--nonblocking", "--gil", "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return proc, out
 
