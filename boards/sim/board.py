@@ -363,9 +363,17 @@ class VirtualBoard:
         with self._lock:
             self._kill_child()
             self._shadow_sync()
+            self._release_outputs()
             self._spawn(cause, detail)
         if wait:
             self._wait_ready(timeout)
+
+    def _release_outputs(self) -> None:
+        # During a chip reset every GPIO floats: the valve's coil is released (a hold valve
+        # closes; a close pulse already long enough still counts).
+        t = self.now_ms()
+        if self._shadow.valve.set_drive(0, t):
+            self._event({"ev": "valve", "n": "valve", "v": self._shadow.valve.state, "t": t})
 
     def hard_reset(self) -> None:
         """The reset button (EN): reset cause HARD_RESET; the filesystem is untouched."""

@@ -228,3 +228,30 @@ def test_image__boots_given_image_and_refuses_wrong_size(virtual_boards, tmp_pat
     assert str(e.value) == (
         "%s: image is 1048576 bytes; board sim needs exactly 2097152 (vfs.size 0x200000, 512 "
         "blocks of 4096): build it for this board (gasguard image build --board sim)" % bad)
+
+
+def test_power__cut_closes_valve_brownout_and_reset_causes(virtual_boards):
+    b = virtual_boards()
+    assert b.valve_state == "open"
+    b.power_cut()  # the sim board's pulse valve closes from stored energy
+    assert b.valve_state == "closing"
+    b.power_restore()
+    b.wait_event(lambda e: e["ev"] == "valve" and e["v"] == "closed", timeout=5)
+    assert b.valve_state == "closed"  # still closed after power is back: only a person reopens it
+    b.valve_reopen()
+    assert b.valve_state == "open"
+    read = "import machine; print(machine.reset_cause())"
+    b.brownout()
+    assert (b.boots[-1]["cause"], b.boots[-1]["detail"]) == (1, "brown-out")
+    b.hard_reset()
+    assert mpremote(b.port, "exec", read).stdout == "2\n"
+
+
+def test_hold_valve__closes_on_reset(virtual_boards):
+    b = virtual_boards("esp32c3-mq5", files={"/main.py": b"import machine\nmachine.Pin(6, machine.Pin.OUT, value=1)\n"})
+    b.wait_event(lambda e: e["ev"] == "out" and e["n"] == "valve_drive" and e["v"] == 1)
+    _wait(lambda: b._shadow.valve.drive == 1, what="the coil mirrored")
+    b.valve_reopen()  # energised: the installer can open it
+    assert b.valve_state == "open"
+    b.hard_reset()  # the coil drops during the reset: a hold valve shuts
+    assert b.valve_state in ("closing", "closed")

@@ -243,10 +243,12 @@ class Valve:
 
     def to_dict(self):
         return {"state": self.state, "closing_since": self.closing_since, "pulses": self.pulses,
-                "closes": self.closes}
+                "closes": self.closes, "drive": self.drive, "drive_since": self.drive_since}
 
     def load(self, d):
         self.state = d.get("state", self.state)
         self.closing_since = d.get("closing_since", 0)
         self.pulses = d.get("pulses", 0)
         self.closes = d.get("closes", 0)
+        self.drive = d.get("drive", 0)
+        self.drive_since = d.get("drive_since", 0)

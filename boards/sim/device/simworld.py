@@ -271,6 +271,8 @@ class World:
             self._log("out", "valve_drive", level, t)
             if self.valve.set_drive(level, t):
                 self._valve_changed(t)
+            elif self.link is not None:  # the launcher mirrors the coil's state too
+                self.link.send({"ev": "valve_state", "valve": self.valve.to_dict(), "t": t})
             self._valve_tick(t)
         elif role in LED_ROLES:
             self._log("led", LED_ROLES[role], level, t)
