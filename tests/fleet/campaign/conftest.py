@@ -3,33 +3,15 @@ installs, and the fleet clock set to a chosen day."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
-from io import BytesIO
-from typing import Any
 
 import pytest
-from openpyxl import Workbook
 
+from campaign_factories import HOSE, TOWN, VALVE, ItemSpec, add_catalogue  # noqa: F401 - re-exported
 from fleet.campaign import service
-from fleet.campaign.ledger import COLUMNS
-from fleet.campaign.service import ItemSpec
 from fleet.core import clock as clock_mod
-from fleet.store.models import ProductModel, Site
-
-HEADERS = [c.header for c in COLUMNS]
-
-
-def ledger_bytes(rows: Sequence[Sequence[Any]], headers: Sequence[str] = HEADERS) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "台账"
-    ws.append(list(headers))
-    for r in rows:
-        ws.append(list(r))
-    buf = BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+from fleet.store.models import Site
 
 
 @pytest.fixture
@@ -41,35 +23,6 @@ def set_day() -> Iterator[Callable[[date], clock_mod.FrozenClock]]:
 
     yield _set
     clock_mod.set_clock(None)
-
-
-def add_catalogue(session) -> None:  # noqa: ANN001
-    session.add_all([
-        ProductModel(code="AS-OK", kind="alarm_shutoff", maker="M", model="AS1", approved=True,
-                     calibration_interval_days=365, sensor_life_days=1825),
-        ProductModel(code="ALM-OK", kind="alarm", maker="M", model="A1", approved=True, calibration_interval_days=365),
-        ProductModel(code="ALM-NO", kind="alarm", maker="X", model="cheap", approved=False),
-        ProductModel(code="SHUT-OK", kind="shutoff", maker="M", model="S1", approved=True),
-        ProductModel(code="SCV", kind="self_closing_valve", maker="V", model="Z", service_life_days=3650),
-        ProductModel(code="HOSE", kind="hose", maker="H", model="H", service_life_days=2920),
-    ])
-    session.flush()
-
-
-# account -> (name, category, supply, township, community)
-TOWN: dict[str, tuple[str, str, str, str, str]] = {
-    "A-R1": ("户1", "residential", "pipeline", "城关镇", "东街"),
-    "A-R2": ("户2", "residential", "pipeline", "城关镇", "东街"),
-    "A-R3": ("户3", "residential", "pipeline", "城关镇", "西街"),
-    "A-R4": ("户4", "residential", "pipeline", "城关镇", "西街"),
-    "A-L1": ("户5", "residential", "lpg", "城关镇", "西街"),
-    "A-N1": ("饭店1", "non_residential", "pipeline", "城关镇", "东街"),
-    "A-N2": ("饭店2", "non_residential", "lpg", "城关镇", "西街"),
-    "B-R1": ("户6", "residential", "pipeline", "广武镇", "南村"),
-    "B-R2": ("户7", "residential", "pipeline", "广武镇", "南村"),
-    "B-N1": ("厂1", "non_residential", "pipeline", "广武镇", "南村"),
-}
-VALVE, HOSE = ItemSpec("self_closing_valve", "SCV"), ItemSpec("hose", "HOSE")
 
 
 @pytest.fixture

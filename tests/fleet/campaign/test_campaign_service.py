@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from conftest import HOSE, VALVE
+from campaign_factories import HOSE, VALVE
 from fleet.campaign import service
 from fleet.campaign.models import Finding, Install
 from fleet.campaign.service import ItemSpec

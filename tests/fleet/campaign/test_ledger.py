@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from conftest import HEADERS, ledger_bytes
+from campaign_factories import HEADERS, ledger_bytes
 from fleet.campaign import ledger
 from fleet.campaign.ledger import LedgerError, RowError
 from fleet.store.models import AuditLog, Site
