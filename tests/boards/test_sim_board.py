@@ -255,3 +255,19 @@ def test_hold_valve__closes_on_reset(virtual_boards):
     assert b.valve_state == "open"
     b.hard_reset()  # the coil drops during the reset: a hold valve shuts
     assert b.valve_state in ("closing", "closed")
+
+
+def test_mpremote__tree_df_and_soft_reset_from_code(virtual_boards, tmp_path):
+    b = virtual_boards()
+    d = tmp_path / "pkg"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_text("a\n")
+    (d / "sub" / "b.txt").write_text("b\n")
+    mpremote(b.port, "fs", "cp", "-r", str(d), ":")
+    assert mpremote(b.port, "fs", "tree").stdout.endswith("pkg\n    ├── a.txt\n    └── sub\n        └── b.txt\n")
+    df = mpremote(b.port, "df").stdout.splitlines()[1].split()
+    assert df[0] == "<VfsLfs2>" and df[1] == "2097152"  # the board's vfs size
+    mark = len(b.console)
+    mpremote(b.port, "exec", "import machine; machine.soft_reset()")  # framing ends, then MPY: soft reboot
+    b.wait_console(b"MPY: soft reboot", start=mark)
+    assert len(b.boots) == 1

@@ -280,7 +280,15 @@ class Repl:
                     line.append(c)
 
     def exec_raw(self, src):
-        self.finish(self.run(src, "<stdin>"))
+        self.finish(self.run_framed(src))
+
+    def run_framed(self, src):
+        try:
+            return self.run(src, "<stdin>")
+        except simworld.BoardReset as e:
+            if e.cause == simworld.SOFT_RESET:  # SystemExit: pyexec ends the framing, then resets
+                w("\x04\x04")
+            raise
 
     def finish(self, e):
         # raw REPL framing: output, \x04, traceback (empty on success), \x04
@@ -306,7 +314,7 @@ class Repl:
             if left == 0:
                 w("\x01")
                 left = WINDOW
-        self.finish(self.run(bytes(buf), "<stdin>"))
+        self.finish(self.run_framed(bytes(buf)))
         return None
 
     # -- friendly REPL ----------------------------------------------------------------------
