@@ -22,13 +22,12 @@ except ImportError:  # pragma: no cover
     asyncio = None
 
 from firmware import alarm as alarm_mod
-from firmware import config as config_mod
 from firmware import port, store
 from firmware.detector import F_CONFIG, F_STORAGE, Detector
 from firmware.indicate import Indicator
 from firmware.life import Life
 from firmware.outbox import Outbox
-from firmware.sensor import Sensor, curve_k, span_k
+from firmware.sensor import Sensor
 from firmware.valve import SRC_COMMAND, SRC_POWER, Valve
 
 FW_VERSION = "0.1.0"
@@ -64,7 +63,11 @@ class App:
         self._last_sample = self.t0
         self._dead = False
         self.reset_cause = port.reset_cause()
-        s = settings if settings is not None else config_mod.load(root)
+        if settings is None:
+            from firmware import config as config_mod
+
+            settings = config_mod.load(root)
+        s = settings
         self.s = s
         for p in s.problems:
             _log("config: " + p)
@@ -74,6 +77,8 @@ class App:
         self._storage_fault = False
         self.outbox = Outbox(root, capacity=s.outbox, on_storage_error=self._on_storage_error)
         self._build()
+        # configuration and curve code is needed once: give its memory back to the heap
+        _forget("firmware.config", "firmware.curves")
         self._boot_events()
 
     # -- building --------------------------------------------------------------------------
@@ -95,6 +100,8 @@ class App:
         m = self.m
         Pin = m.Pin if m is not None and hasattr(m, "Pin") else None
         # sensor
+        from firmware.curves import curve_k, span_k
+
         try:
             k, n = curve_k(s.gas, s.sensor_kind, s.curve.get("lel_vol"), s.curve.get("a"),
                            s.curve.get("b"), s.curve.get("air"))
@@ -397,6 +404,20 @@ class App:
         self.life.save()
 
 
+def _forget(*names):
+    # drop modules from sys.modules and from their package, so the collector can free them
+    import firmware
+
+    for name in names:
+        sys.modules.pop(name, None)
+        short = name.rsplit(".", 1)[-1]
+        if hasattr(firmware, short):
+            try:
+                delattr(firmware, short)
+            except (AttributeError, TypeError):
+                pass
+
+
 def maintenance_requested(root="/", machine=None):
     """Maintenance boot: the flag file /maint exists, or the button is held at boot."""
     if store.exists(store.join(root, "maint")):
@@ -405,6 +426,8 @@ def maintenance_requested(root="/", machine=None):
     if m is None or not hasattr(m, "Pin"):
         return False
     try:
+        from firmware import config as config_mod
+
         b = config_mod.load(root).pins.get("button")
         if b is None:
             return False

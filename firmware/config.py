@@ -181,7 +181,7 @@ def read_board(s, b, fname="board.json"):
                 s.curve[k] = curve[k]
             else:
                 r.bad("sensor.curve." + k, "a non-zero number", curve[k])
-    from firmware.sensor import CHARTS
+    from firmware.curves import CHARTS
 
     air = s.curve.get("air", CHARTS[s.sensor_kind][0])
     s.rs_air = air * s.r0_ohm / s.rl_ohm  # Rs/RL in clean air until a zero calibration

@@ -1,7 +1,7 @@
 # runs-on: micropython cpython
 """The whole detection chain on an injected clock: sample -> alarm -> the valve handler ->
 indications, faults and events (what GB 15322.2 tests on a real detector)."""
-from firmware import alarm, indicate, life, sensor, valve
+from firmware import alarm, curves, indicate, life, sensor, valve
 from firmware.detector import Detector
 from firmware.port import MICROPYTHON, heap_lock, heap_unlock
 from fw_fakes import FakeFlag, FakePin, tmpdir
@@ -12,7 +12,7 @@ STEP = 500
 class Rig:
     def __init__(self, low=2500, high=0, warmup_ms=0, life_path=None, rated_h=43800,
                  stuck=1200):
-        k, n = sensor.curve_k("methane")
+        k, n = curves.curve_k("methane")
         self.sensor = sensor.Sensor(1.0, k, n, warmup_ms=warmup_ms, stuck_samples=stuck)
         self.alarm = alarm.Alarm(low=low, high=high)
         self.drive = FakePin(0)

@@ -1,12 +1,12 @@
 # runs-on: micropython cpython
 """ADC counts -> %LEL through the calibration, the median filter, and the sensor's faults."""
-from firmware import sensor
+from firmware import curves, sensor
 from firmware.port import MICROPYTHON, heap_lock, heap_unlock
 from utils.dual import raises
 
 
 def methane(rs_air=1.0, **kw):
-    k, n = sensor.curve_k("methane")
+    k, n = curves.curve_k("methane")
     return sensor.Sensor(rs_air, k, n, **kw)
 
 
@@ -26,9 +26,9 @@ def test_convert__clean_air_is_zero_and_the_curve_is_followed_within_1_pct_lel()
 
 def test_span_calibration__moves_the_curve_through_the_span_point():
     s = methane()
-    k, n = sensor.curve_k("methane")
+    k, n = curves.curve_k("methane")
     # at 50 %LEL this sensor reads Rs/R0 0.2 (a less sensitive unit than the datasheet's)
-    s.recalibrate(k=sensor.span_k(n, 50.0, 0.2))
+    s.recalibrate(k=curves.span_k(n, 50.0, 0.2))
     got = s.convert(sensor.rs_to_counts(0.2 * s.rs_air)) / 100
     assert abs(got - 50.0) < 0.5
 
@@ -100,7 +100,7 @@ def test_update__is_allocation_free_per_sample():
 def test_bad_calibration__named_in_the_error():
     e = raises(sensor.SensorError, methane, rs_air=0)
     assert str(e) == "calibration zero rs_air: expected > 0, got 0"
-    e = raises(sensor.SensorError, sensor.curve_k, "hydrogen")
+    e = raises(sensor.SensorError, curves.curve_k, "hydrogen")
     assert str(e) == "sensor.gas: expected one of butane, lpg, methane, propane, got 'hydrogen'"
-    e = raises(sensor.SensorError, sensor.curve_k, "methane", kind="mq9")
+    e = raises(sensor.SensorError, curves.curve_k, "methane", kind="mq9")
     assert str(e) == "sensor.kind: expected one of mq2, mq4, mq5, mq6, got 'mq9'"

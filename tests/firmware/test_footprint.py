@@ -1,0 +1,18 @@
+"""The app runs on the real MicroPython interpreter from its compiled .mpy files in the heap of
+an ESP32 without PSRAM (160 KB to itself), through a leak, the alarm and the valve closing."""
+
+import pytest
+
+from firmware import footprint
+
+pytestmark = pytest.mark.slow
+
+
+def test_app_runs_in_a_160k_heap_through_an_alarm():
+    out = footprint.run("160k", seconds=10.0)
+    assert out["app_heap"] >= 160 * 1024 - 1024
+    assert out["alarm"] == 1 and out["valve"] == 1  # the leak alarmed and the valve closed
+    assert out["events"] >= 3  # boot, alarm, valve_closed
+    assert out["samples"] >= 15
+    assert 0 < out["app_after_run"] < 160 * 1024
+    assert out["mpy_firmware"] > 10000 and out["mpy_protocol"] > 10000
