@@ -26,7 +26,8 @@
 # Times are world milliseconds (`sim.now_ms()`): real elapsed time plus whatever advance() added;
 # on the launched board they are aligned with the host launcher's clock.
 # Pin IRQ handlers and Timer callbacks run as scheduled (soft) callbacks, as on ESP32; the
-# schedule queue holds 8 and further ones are dropped and counted in `sim.irq_dropped`.
+# when the Unix port's schedule queue is full a callback is dropped and counted in
+# `sim.irq_dropped` (ESP32's queue is 8 deep and drops silently).
 try:
     import time
     _ticks = time.ticks_ms
