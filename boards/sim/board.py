@@ -23,6 +23,7 @@ Not here: UDP network degradation (boards/sim/netproxy.py), the control socket's
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import json
@@ -56,6 +57,17 @@ RUNTIME = DEVICE_DIR / "runtime.py"
 DEFAULT_HEAP = os.environ.get("GASGUARD_SIM_HEAPSIZE", "256k")  # ~68 KB go to the sim itself
 WDT_GRACE_MS = 300       # feeds are reported at most every 100 ms
 CTRL_C_DEBOUNCE_S = 0.2  # two SIGINTs before the first is handled kill the Unix port
+
+
+_LIVE: set[VirtualBoard] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    # A launcher that exits without stop() (an uncaught error, the end of a script) must not
+    # leave MicroPython children behind: they run in their own sessions.
+    for vb in list(_LIVE):
+        vb.stop()
 
 
 def registry_dir() -> Path:
@@ -248,6 +260,7 @@ class VirtualBoard:
         self._shadow_sync()
         self._thread = threading.Thread(target=self._loop, name="vboard-" + self.name, daemon=True)
         self._thread.start()
+        _LIVE.add(self)
         if self.net_upstream is not None:
             self.net = NetProxy(self.net_upstream)
         if self._serve:
@@ -262,6 +275,7 @@ class VirtualBoard:
     def stop(self) -> None:
         """Power off and release everything: process, ptys, sockets, temporary files."""
         self._stop.set()
+        _LIVE.discard(self)
         with self._lock:
             self._kill_child()
         if self._server is not None:

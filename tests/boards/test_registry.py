@@ -6,11 +6,15 @@ import json
 import re
 from pathlib import Path
 
+import tomllib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from boards.cli import app
-from boards.registry import DEFS_DIR, BoardError, list_boards, load_board
+from boards.registry import DEFS_DIR, BoardError, list_boards, load_board, parse_board
 
 SIM = (DEFS_DIR / "sim.toml").read_text(encoding="utf-8")
 
@@ -192,3 +196,27 @@ def test_sim_default_board__matches_sim_toml():
     from boards.sim.device.simworld import DEFAULT_BOARD
 
     assert DEFAULT_BOARD == load_board("sim").to_device_dict()
+
+
+ROLES = ("gas_adc", "gas_comparator", "valve_drive", "valve_feedback", "buzzer", "led_red",
+         "led_yellow", "led_green", "button")
+
+
+@given(st.fixed_dictionaries({r: st.integers(min_value=0, max_value=48) for r in ROLES}),
+       st.sampled_from(["esp32", "esp32c3", "esp32s3"]))
+@settings(max_examples=150, deadline=None)
+def test_parse_board__any_pins_load_or_explain(pins, chip):
+    data = tomllib.loads(SIM)
+    data["chip"] = chip
+    data["offsets"]["bootloader"] = 0x1000 if chip == "esp32" else 0
+    data["pins"] = dict(pins)
+    try:
+        b = parse_board(data, "p.toml")
+    except BoardError as e:
+        assert e.problems
+        for line in e.problems:
+            assert line.startswith("p.toml: pins.") or line.startswith("p.toml: pin_options.")
+            assert "; " in line  # every error says how to fix it
+        return
+    assert b.pins.used() == pins
+    assert len(set(pins.values())) == len(pins)
