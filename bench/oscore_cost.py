@@ -5,7 +5,7 @@
 # Run by CPython it drives the `micropython` binary (this same file is the MicroPython side,
 # with the ESP32-like 160 KB heap the tests use) and prints a Markdown table; on a real board:
 #
-#   mpremote mount . exec "import sys; sys.argv = ['oscore_cost', '--mp']" run bench/oscore_cost.py
+#   mpremote mount . run bench/oscore_cost.py
 #
 # Figures per operation, for a typical uplink (POST /hb, Content-Format 112, a 100-byte SenML
 # heartbeat) and the fleet's small answer and commands:
