@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def up(
     lib: str = typer.Option("", "--lib", help="comma-separated repo folders to copy under /lib "
                             "(e.g. firmware,protocol) on a fresh image"),
     echo: bool = typer.Option(False, "--echo", help="also copy the board's console to stdout"),
+    factory: bool = typer.Option(False, "--factory", help="boot a fresh factory vfs image of this "
+                                 "checkout's app (boards.image.build_vfs_image) instead of an empty one"),
 ) -> None:
     """Start one board in the foreground: prints `port: PATH` first, runs until Ctrl-C or SIGTERM."""
     upstream = None
@@ -44,10 +47,22 @@ def up(
         if not host or not p.isdigit():
             raise _fail("--fleet %r: expected HOST:PORT, for example 127.0.0.1:5683" % fleet)
         upstream = (host, int(p))
+    if factory and image is not None:
+        raise _fail("--factory and --image both choose the image; give one")
+    tmp = tempfile.TemporaryDirectory(prefix="gasguard-sim-up-")
     try:
+        if factory:
+            from boards.image import ImageError, build_vfs_image
+
+            try:
+                image = Path(tmp.name) / "factory-vfs.img"
+                image.write_bytes(build_vfs_image(board))
+            except ImageError as e:
+                raise _fail(str(e)) from None
         files = repo_files(*[f for f in lib.split(",") if f]) if lib else None
         vb = VirtualBoard(board, image=image, in_place=in_place, files=files, name=name, net_upstream=upstream)
     except (BoardError, SimError) as e:
+        tmp.cleanup()
         raise _fail(str(e)) from None
     stop = threading.Event()
 
@@ -76,6 +91,7 @@ def up(
         raise _fail(str(e)) from None
     finally:
         vb.stop()
+        tmp.cleanup()
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
     print("stopped %s" % vb.name, flush=True)
