@@ -145,7 +145,7 @@ class CoapServer:
     so a NAT mapping their uplinks opened also lets polls and commands in."""
 
     def __init__(self, writer: BatchWriter, counter: ErrorCounter, *, host: str = "127.0.0.1", port: int = 5683,
-                 dedup_lifetime_s: float = 30.0) -> None:
+                 dedup_lifetime_s: float = 15.0) -> None:
         self.writer = writer
         self.counter = counter
         self.host = host

@@ -52,9 +52,11 @@ class Settings(BaseSettings):
     # Ingest: see docs/fleet.md "Ingest path".
     ingest_batch_max: int = Field(default=512, ge=1, description="messages committed in one transaction")
     ingest_batch_wait_ms: float = Field(default=2.0, ge=0, description="wait for more messages before committing")
+    sqlite_synchronous: str = Field(default="NORMAL", pattern="^(NORMAL|FULL)$",
+                                    description="FULL: SQLite commits also survive a power cut")
     store_readings: bool = Field(default=True, description="keep the heartbeat time series")
     coap_dedup_lifetime_s: float = Field(
-        default=30.0,
+        default=15.0,
         gt=0,
         description="how long aiocoap remembers a CON message id for duplicate detection (RFC: 247 s)",
     )

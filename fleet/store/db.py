@@ -39,8 +39,11 @@ def normalise_url(url: str | Path) -> str:
     return text
 
 
-def make_engine(url: str | Path, *, echo: bool = False, **kwargs: Any) -> Engine:
-    """Create an Engine for `url` with the fleet's connection settings applied."""
+def make_engine(url: str | Path, *, echo: bool = False, sqlite_synchronous: str = "NORMAL", **kwargs: Any) -> Engine:
+    """Create an Engine for `url` with the fleet's connection settings applied.
+
+    `sqlite_synchronous` FULL makes each SQLite commit survive a power cut too (one more sync
+    per commit; with batched commits that is per batch, not per message)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -49,7 +52,9 @@ def make_engine(url: str | Path, *, echo: bool = False, **kwargs: Any) -> Engine
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         engine = create_engine(url, echo=echo, **kwargs)
-        _install_sqlite_pragmas(engine)
+        if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
+            raise ValueError(f"sqlite_synchronous must be NORMAL or FULL, got {sqlite_synchronous!r}")
+        _install_sqlite_pragmas(engine, {**DEFAULT_SQLITE_PRAGMAS, "synchronous": sqlite_synchronous.upper()})
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 8)
@@ -57,13 +62,13 @@ def make_engine(url: str | Path, *, echo: bool = False, **kwargs: Any) -> Engine
     return create_engine(url, echo=echo, **kwargs)
 
 
-def _install_sqlite_pragmas(engine: Engine) -> None:
+def _install_sqlite_pragmas(engine: Engine, pragmas: dict[str, str]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # pysqlite opens transactions lazily and would otherwise defer BEGIN; the pragmas must run
         # outside a transaction (journal_mode cannot change inside one).
         cur = dbapi_conn.cursor()
-        for name, value in DEFAULT_SQLITE_PRAGMAS.items():
+        for name, value in pragmas.items():
             cur.execute(f"PRAGMA {name}={value}")
         cur.close()
 
