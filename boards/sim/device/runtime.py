@@ -378,6 +378,7 @@ def soft_reset_cleanup(keep):
     for name in list(sys.modules):
         if name not in keep:
             del sys.modules[name]
+    sys.path[:] = ["", ".frozen", "/lib"]  # as a soft reset re-initialises it on ESP32
 
 
 def main():
