@@ -14,12 +14,13 @@ from sqlalchemy import text
 
 BENCH_MODEL = "gg-bench"
 
-# Dashboard and API queries timed in the "million" scenario: name -> path (GET).
-QUERIES: dict[str, str] = {
-    "alarms_now": "/api/v1/alarms?state=open&limit=50",
-    "offline_devices": "/api/v1/devices?online=false&limit=50",
-    "calibration_due": "/api/v1/workorders?kind=calibration&limit=50",
-    "township_progress": "/api/v1/campaign/progress",
+# Dashboard and API queries timed in the "million" scenario: name -> (path, module serving it).
+# A query whose module is not written yet is reported as skipped, not timed against a 404.
+QUERIES: dict[str, tuple[str, str | None]] = {
+    "alarms_now": ("/api/v1/alarms?state=open&limit=50", None),
+    "offline_devices": ("/api/v1/devices?online=false&limit=50", None),
+    "calibration_due": ("/api/v1/workorders?kind=calibration_due&state=open&limit=50", "fleet.lifecycle.api"),
+    "township_progress": ("/api/v1/campaign/progress", "fleet.campaign.api"),
 }
 
 # Where the alarm-storm watcher looks for open alarms.

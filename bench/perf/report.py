@@ -112,14 +112,17 @@ def markdown(rep: dict[str, Any]) -> str:
                           _fmt(res["events_stored"]), _fmt(res["acknowledged_but_missing"]),
                           _fmt(res["generator"]["main"]["retransmissions"]), _fmt(res["generator"]["main"]["lost"]))]
         elif name == "million":
-            lines += ["%s devices loaded in %s s (%s rows/s)." % (_fmt(res.get("devices")), _fmt(res.get("load_s")),
-                                                                  _fmt(res.get("rows_per_s"))), "",
+            lines += ["%s devices loaded in %s s (%s rows/s): %s." % (_fmt(res.get("devices")), _fmt(res.get("load_s")),
+                                                                      _fmt(res.get("rows_per_s")), res.get("rows")), "",
                       "| query | path | n | p50 ms | p95 ms | max ms | status |", "|---|---|---|---|---|---|---|"]
-            if "queries_skipped" in res:
-                lines += ["", "Queries not timed: %s." % res["queries_skipped"]]
             for q, r in res.get("queries", {}).items():
                 lines.append("| %s | `%s` | %s | %s | %s | %s | %s |" % (q, r.get("path"), _fmt(r.get("count")), _fmt(r.get("p50_ms")),
-                                                                       _fmt(r.get("p95_ms")), _fmt(r.get("max_ms")), r.get("status")))
+                                                                       _fmt(r.get("p95_ms")), _fmt(r.get("max_ms")), r.get("status") or r.get("skipped")))
+            for q, r in res.get("service_queries", {}).items():
+                lines.append("| %s (store function, no HTTP) | — | %s | %s | %s | %s | %s |" % (
+                    q, _fmt(r.get("count")), _fmt(r.get("p50_ms")), _fmt(r.get("p95_ms")), _fmt(r.get("max_ms")), r.get("error", "ok")))
+            if "queries_skipped" in res:
+                lines += ["", "Queries not timed: %s." % res["queries_skipped"]]
         elif name == "soak":
             lines += ["%s msgs/s for %s s with bursts of %s every %s s: p99 %s ms, RSS %s -> %s MB (slope %s MB/min over "
                       "the second half), kernel UDP drops %s." % (

@@ -64,7 +64,7 @@ def goals(rep: dict[str, Any]) -> list[dict[str, Any]]:
         return None if v is None else v >= limit
 
     ing = st.get("ingest_msgs_per_s")
-    q95 = [q.get("p95_ms") for q in mil.get("queries", {}).values() if isinstance(q, dict)]
+    q95 = [q.get("p95_ms") for q in [*mil.get("queries", {}).values(), *mil.get("service_queries", {}).values()]]
     q95max = max((v for v in q95 if v is not None), default=None)
     out = [
         g("sustained ingest, stored durably", ">= 10000 msgs/s", ing, ge(ing, 10000)),
@@ -125,6 +125,9 @@ def run(scenarios: list[str], json_path: Path, md_path: Path | None, smoke: bool
     rep["proposal_msgs_per_s"] = st.get("proposal_msgs_per_s")
     rep["proposal_ratio"] = st.get("proposal_ratio")
     rep["goals"] = goals(rep)
+    rep["postgres_databases"] = list(ctx.pg_databases)
+    if not os.environ.get("GASGUARD_BENCH_KEEP"):
+        ctx.cleanup()
     rep["machine"]["load_average_at_end"] = machine.load_average()
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(rep, indent=1, sort_keys=False) + "\n")

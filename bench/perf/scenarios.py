@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import sys
 import threading
 import time
@@ -37,6 +38,25 @@ class Ctx:
         self.log = log
         self.server_cpu, self.gen_cpu = procs.pin_cpus()
         self.shared: dict[str, Any] = {}  # figures one scenario hands the next (steady's max rate)
+        self.pg_databases: list[str] = []
+
+    def cleanup(self) -> None:
+        """Drop the PostgreSQL databases this run created."""
+        if not self.pg_databases:
+            return
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        from fleet.store.db import normalise_url
+
+        engine = create_engine(make_url(normalise_url(self.db)), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                for name in self.pg_databases:
+                    conn.exec_driver_sql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+        finally:
+            engine.dispose()
+        self.pg_databases = []
 
     def p(self, full: Any, smoke: Any) -> Any:
         """A parameter: its full value, or its smoke value under --smoke."""
@@ -50,7 +70,10 @@ class Ctx:
                 Path(str(path) + suffix).unlink(missing_ok=True)
             url = "sqlite:///%s" % path
         else:
-            url = fresh_postgres_database(self.db, "gg_bench_" + name.replace("-", "_"))
+            # One database per scenario and run: parallel runs (CI, a colleague's `make test`) never collide.
+            dbname = "gg_bench_%d_%s" % (os.getpid(), name.replace("-", "_"))
+            url = fresh_postgres_database(self.db, dbname)
+            self.pg_databases.append(dbname)
         fleetstore.prepare(url)
         return url
 

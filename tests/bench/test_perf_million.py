@@ -23,7 +23,10 @@ def test_populate__rows_readable_through_the_orm(url: str) -> None:
     from fleet.store.models import Alarm, Device
 
     out = million.populate(url, 3000)
-    assert out["rows"] == {"sites": 3000, "assets": 3000, "devices": 3000, "alarms": 3}
+    rows = out["rows"]
+    assert {k: rows[k] for k in ("sites", "assets", "devices", "alarms")} == {"sites": 3000, "assets": 3000, "devices": 3000, "alarms": 3}
+    assert rows["calibration_records"] == 3000 and rows["work_orders"] == 250
+    assert 1800 < rows["installs"] == rows["install_items"] < 2400 and rows["inspections"] == -(-rows["installs"] // 3)
     counts = fleetstore.counts(url)
     assert counts["devices"] == 3000 and counts["alarms_open"] == 3
     db = Database(url)
