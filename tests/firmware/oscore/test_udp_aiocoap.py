@@ -73,9 +73,15 @@ async def _fleet_server(fleet: ao.FilesystemSecurityContext, count: int, seq_pat
     site.add_resource(["hb"], hb)
     creds = CredentialsMap()
     creds[":device"] = fleet
-    port = free_port()
-    server = await aiocoap.Context.create_server_context(OscoreSiteWrapper(site, creds),
-                                                         bind=("127.0.0.1", port))
+    for attempt in range(5):  # a free port can be taken by a parallel test before we bind it
+        port = free_port()
+        try:
+            server = await aiocoap.Context.create_server_context(
+                OscoreSiteWrapper(site, creds), bind=("127.0.0.1", port))
+            break
+        except OSError:
+            if attempt == 4:
+                raise
     try:
         proc = start_peer("client", port, seq_path, count)
         out, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 60)
@@ -114,13 +120,20 @@ def test_fleet_restart__device_answers_the_echo_challenge(tmp_path):
 
 
 async def _fleet_client(tmp_path: Path, requests) -> tuple[list[str], list]:
-    port = free_port()
-    proc = start_peer("server", port, tmp_path / "seq", sum(1 for r in requests if r[2]))
-    head = []
-    while not head or head[-1] != "READY":  # events of the boot, then READY
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        head.append(line.strip())
+    for attempt in range(5):  # the port can be taken by a parallel test before the peer binds
+        port = free_port()
+        proc = start_peer("server", port, tmp_path / "seq", sum(1 for r in requests if r[2]))
+        head = []
+        while not head or head[-1] != "READY":  # events of the boot, then READY
+            line = proc.stdout.readline()
+            if not line:
+                break
+            head.append(line.strip())
+        if head and head[-1] == "READY":
+            break
+        err = proc.stderr.read()
+        proc.wait()
+        assert "EADDRINUSE" in err and attempt < 4, err
     client = await aiocoap.Context.create_client_context()
     results = []
     try:
