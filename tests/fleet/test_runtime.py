@@ -117,3 +117,31 @@ def test_poll_device__ingests_health(db: Database) -> None:
     assert body["lel"] == 7.25
     with db.session() as s:
         assert s.scalars(select(Device)).one().health["lel"] == 7.25
+
+
+def test_stop__releases_tasks_threads_and_socket(sqlite_db: Database) -> None:
+    import gc
+    import socket
+    import threading
+    import weakref
+
+    async def main() -> tuple[weakref.ref[Fleet], int, set[asyncio.Task[object]]]:
+        fleet = Fleet(make_settings(sqlite_db.url), database=Database(sqlite_db.url))
+        await fleet.start(background=True)
+        port = fleet.coap_port
+        await fleet.stop()
+        ref = weakref.ref(fleet)
+        del fleet
+        others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        return ref, port, others  # type: ignore[return-value]
+
+    ref, port, others = asyncio.run(main())
+    gc.collect()
+    assert others == set()
+    assert ref() is None, gc.get_referrers(ref())
+    assert not [t for t in threading.enumerate() if t.name.startswith("fleet-ingest")]
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        s.bind(("::", port))  # the CoAP port is free again
+    finally:
+        s.close()
