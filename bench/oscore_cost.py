@@ -71,6 +71,25 @@ def _wire(code, options, payload, oscore=None):
     return len(m.encode())
 
 
+def mp_footprint():
+    # RAM taken by importing the package from .mpy (bytecode in RAM, as on a board with the app
+    # on its filesystem; a frozen build keeps it in flash) and by one live context
+    import gc
+
+    from protocol import cbor  # noqa: F401 - shared with the rest of the app, not counted
+
+    gc.collect()
+    a = gc.mem_alloc()
+    from firmware.oscore.context import SecurityContext
+
+    gc.collect()
+    b = gc.mem_alloc()
+    ctx = SecurityContext(SECRET, DEV, FLEET, master_salt=SALT)
+    gc.collect()
+    c = gc.mem_alloc()
+    print("FOOT|%d|%d|%d" % (b - a, c - b, len(ctx.sender_key)))
+
+
 def mp_main(n):
     from firmware.oscore.context import SecurityContext
 
@@ -162,6 +181,7 @@ def host_main(argv):
     repo = Path(__file__).resolve().parents[1]
     mp = Path(sys.executable).with_name("micropython")
     env = dict(os.environ, MICROPYPATH=str(repo))
+    foot = _footprint(repo, mp, args.heapsize)
     out = subprocess.run([str(mp), "-X", "heapsize=" + args.heapsize, __file__, "--mp",
                           str(args.n)], env=env, cwd=str(repo), capture_output=True, text=True,
                          check=False)
@@ -186,12 +206,42 @@ def host_main(argv):
                                        r["protected_bytes"] - r["plain_bytes"])
         t = ("%.1f ms" % (r["us"] / 1000)) if r["us"] >= 10000 else ("%d us" % r["us"])
         print("| %s | %s | %d B | %s |" % (r["operation"], t, r["alloc_bytes"], wire))
+    print("\nimport of firmware.oscore from .mpy: %d B of RAM (0 when frozen); one live "
+          "SecurityContext: %d B" % foot)
     if args.json:
         args.json.write_text(json.dumps({"micropython": ver, "heapsize": args.heapsize,
-                                         "n": args.n, "rows": rows}, indent=2))
+                                         "n": args.n, "rows": rows, "import_bytes": foot[0],
+                                         "context_bytes": foot[1]}, indent=2))
 
 
-if sys.implementation.name == "micropython" or "--mp" in sys.argv:
+def _footprint(repo, mp, heapsize):
+    """(import bytes, context bytes), measured on .mpy files compiled with mpy-cross."""
+    import glob
+    import os
+    import subprocess
+    import tempfile
+
+    cross = str(mp.with_name("mpy-cross"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for pattern in ("firmware/__init__.py", "firmware/store.py", "firmware/oscore/*.py",
+                        "protocol/__init__.py", "protocol/cbor*.py"):
+            for src in glob.glob(str(repo / pattern)):
+                rel = os.path.relpath(src, repo)[:-3] + ".mpy"
+                os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
+                subprocess.run([cross, "-o", os.path.join(tmp, rel), src], check=True)
+        out = subprocess.run([str(mp), "-X", "heapsize=" + heapsize, __file__, "--foot"],
+                             env=dict(os.environ, MICROPYPATH=tmp), cwd=tmp,
+                             capture_output=True, text=True, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith("FOOT|"):
+            _, imp, ctx, _ = line.split("|")
+            return int(imp), int(ctx)
+    sys.exit("footprint run failed:\n" + out.stdout + out.stderr)
+
+
+if "--foot" in sys.argv:
+    mp_footprint()
+elif sys.implementation.name == "micropython" or "--mp" in sys.argv:
     _n = 200
     for _i in range(len(sys.argv) - 1):
         if sys.argv[_i] == "--mp" and sys.argv[_i + 1].isdigit():
