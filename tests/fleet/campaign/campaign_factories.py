@@ -56,3 +56,60 @@ TOWN: dict[str, tuple[str, str, str, str, str]] = {
 VALVE, HOSE = ItemSpec("self_closing_valve", "SCV"), ItemSpec("hose", "HOSE")
 
 
+
+
+# --- a test app and a live server -----------------------------------------------------------
+
+def make_app(database: Any, *, pin: str | None = None) -> Any:
+    """The campaign and work-order routers on a bare FastAPI app over `database`, with the fleet's
+    error format. `pin` pins every request to one township, as an auth layer would."""
+    from types import SimpleNamespace
+
+    from fastapi import APIRouter, FastAPI, Request
+
+    from fleet.api.main import install_error_handlers
+    from fleet.campaign import api as campaign_api
+    from fleet.campaign import pages as campaign_pages
+    from fleet.lifecycle import api as lifecycle_api
+    from fleet.lifecycle import pages as lifecycle_pages
+
+    app = FastAPI()
+    app.state.fleet = SimpleNamespace(db=database, settings=SimpleNamespace(lang="zh"))
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(campaign_api.router)
+    api.include_router(lifecycle_api.router)
+    app.include_router(api)
+    app.include_router(campaign_pages.router)
+    app.include_router(lifecycle_pages.router)
+    if pin:
+        @app.middleware("http")
+        async def _pin(request: Request, call_next: Any) -> Any:
+            request.state.township = pin
+            return await call_next(request)
+    return app
+
+
+class LiveServer:
+    """uvicorn serving `app` on 127.0.0.1 and a free port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+        import time
+
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,264 @@
+"""Campaign dashboard pages (server-rendered, Chinese by default, `?lang=en` to switch), mounted
+by the fleet app as `fleet.campaign.pages.router` at `/campaign`:
+
+- `/campaign`: progress per township with the ranking and the plan's stages; `?township=` shows
+  one township per community;
+- `/campaign/sites`: the ledger with each site's must-have / has / missing items;
+- `/campaign/non-compliant`: non-residential users missing items or with open findings, with
+  their supply stop and the 24-hour restore clock;
+- `/campaign/report`: the monthly report, with Excel and PDF downloads;
+- `/campaign/ledger`: template download, export, and import with every rejected row listed.
+
+Scope: `?township=` narrows every page to one township. An authentication layer may pin a user
+to a township by setting `request.state.township`; then the pages show only that township and
+refuse another with 403. The language choice is the `lang` cookie, shared with the fleet
+dashboard. The app must have `app.state.fleet` with `.db` (a fleet.store.db.Database) and
+optionally `.settings` (for the default language)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fleet.campaign import ledger, report, service
+from fleet.campaign.i18n import translator
+from fleet.campaign.plan import load_plan
+from fleet.campaign.rules import site_needs
+from fleet.core.clock import now
+from fleet.core.errors import FleetError
+from fleet.store.models import Site
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+router = APIRouter(prefix="/campaign", include_in_schema=False)
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """A session on the fleet's database for one request."""
+    with request.app.state.fleet.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(db_session)]
+
+
+def pick_lang(request: Request) -> str:
+    q = request.query_params.get("lang")
+    if q in ("zh", "en"):
+        return q
+    c = request.cookies.get("lang")
+    if c in ("zh", "en"):
+        return c
+    settings = getattr(request.app.state.fleet, "settings", None)
+    return getattr(settings, "lang", "zh") or "zh"
+
+
+def scope(request: Request) -> str | None:
+    """The township this request is about (None = the whole city), honouring a pinned scope."""
+    pinned = getattr(request.state, "township", None)
+    asked = request.query_params.get("township") or None
+    if pinned:
+        if asked and asked != pinned:
+            raise HTTPException(status_code=403, detail=f"township {asked!r}: you can see {pinned!r} only")
+        return pinned
+    return asked
+
+
+ScopeDep = Annotated[str | None, Depends(scope)]
+
+
+def _href(path: str, **params: Any) -> str:
+    clean = {k: v for k, v in params.items() if v not in (None, "", False)}
+    return path + ("?" + urlencode(clean) if clean else "")
+
+
+NAV = (("progress", "/campaign"), ("sites", "/campaign/sites"), ("non_compliant", "/campaign/non-compliant"),
+       ("report", "/campaign/report"), ("ledger_io", "/campaign/ledger"), ("workorders", "/workorders"))
+
+
+def render(request: Request, session: Session, name: str, *, title_key: str, active: str, township: str | None,
+           status: int = 200, keep: dict[str, Any] | None = None, **ctx: Any) -> HTMLResponse:
+    """Render a campaign page with the shared header, language switch and township selector."""
+    lang = pick_lang(request)
+    t = translator(lang)
+    query = dict(request.query_params)
+    query["lang"] = "en" if lang == "zh" else "zh"
+    pinned = getattr(request.state, "township", None)
+    context = {
+        "request": request, "lang": lang, "t": t, "title": t(title_key), "active": active,
+        "nav": [(k, _href(p, township=township)) for k, p in NAV],
+        "lang_href": _href(request.url.path, **query), "township": township, "pinned": bool(pinned),
+        "townships": [pinned] if pinned else service.townships(session), "keep": keep or {},
+        "needs_text": lambda needs: "、".join(t(f"need_{n}") for n in needs), **ctx,
+    }
+    resp = TEMPLATES.TemplateResponse(request, f"campaign/{name}", context, status_code=status)
+    if request.query_params.get("lang") in ("zh", "en"):
+        resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+    return resp
+
+
+def _as_of(text: str | None) -> date:
+    if not text:
+        return now().date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(status_code=400, detail=f"as_of {text!r}: expected YYYY-MM-DD") from None
+
+
+@router.get("", response_class=HTMLResponse)
+def progress_page(request: Request, session: SessionDep, township: ScopeDep,
+                  as_of: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    day = _as_of(as_of)
+    plan = load_plan()
+    areas = service.progress(session, as_of=day, township=township, plan=plan)
+    if not township:
+        areas = service.rank(areas)
+    total = service.totals(areas, name="total", plan=plan, as_of=day)
+    return render(request, session, "progress.html", title_key="progress", active="progress", township=township,
+                  areas=areas, total=total, as_of=day)
+
+
+@router.get("/sites", response_class=HTMLResponse)
+def sites_page(request: Request, session: SessionDep, township: ScopeDep,
+               missing: Annotated[bool, Query()] = False,
+               offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> HTMLResponse:
+    q = select(Site).order_by(Site.township, Site.community, Site.account_no)
+    if township:
+        q = q.where(Site.township == township)
+    if missing:
+        # The "missing" filter needs each site's needs, so it pages in Python over the township.
+        sites = list(session.scalars(q))
+        kinds = service.site_kinds(session, [s.id for s in sites] if township else None)
+        pairs = [(s, site_needs(s.category, s.supply, kinds.get(s.id, ()))) for s in sites]
+        pairs = [p for p in pairs if p[1].missing]
+        count, rows = len(pairs), pairs[offset : offset + limit]
+    else:
+        count = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+        sites = list(session.scalars(q.offset(offset).limit(limit)))
+        kinds = service.site_kinds(session, [s.id for s in sites])
+        rows = [(s, site_needs(s.category, s.supply, kinds.get(s.id, ()))) for s in sites]
+    base = {"township": township, "missing": "1" if missing else None, "limit": limit}
+    prev_href = _href("/campaign/sites", **base, offset=max(0, offset - limit)) if offset else None
+    next_href = _href("/campaign/sites", **base, offset=offset + limit) if offset + limit < count else None
+    return render(request, session, "sites.html", title_key="sites", active="sites", township=township,
+                  keep={"missing": "1"} if missing else {}, rows=rows, count=count, only_missing=missing,
+                  prev_href=prev_href, next_href=next_href)
+
+
+@router.get("/non-compliant", response_class=HTMLResponse)
+def non_compliant_page(request: Request, session: SessionDep, township: ScopeDep) -> HTMLResponse:
+    rows = service.non_compliant(session, township=township)
+    return render(request, session, "noncompliant.html", title_key="non_compliant", active="non_compliant",
+                  township=township, rows=rows)
+
+
+def _month(text: str | None) -> str:
+    if text:
+        return text
+    first = now().date().replace(day=1)
+    return f"{first:%Y-%m}"
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report_page(request: Request, session: SessionDep, township: ScopeDep,
+                month: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    m = _month(month)
+    try:
+        rep = report.monthly_report(session, month=m, township=township, plan=load_plan())
+    except FleetError as e:
+        raise HTTPException(status_code=400, detail=e.message) from None
+    header, lines = report.table(rep)
+    return render(request, session, "report.html", title_key="report", active="report", township=township,
+                  keep={"month": m}, rep=rep, header=header, lines=lines, month=m,
+                  xlsx_href=_href("/campaign/report.xlsx", month=m, township=township),
+                  pdf_href=_href("/campaign/report.pdf", month=m, township=township))
+
+
+def _report_file(session: Session, township: str | None, month: str | None, kind: str) -> Response:
+    m = _month(month)
+    try:
+        rep = report.monthly_report(session, month=m, township=township, plan=load_plan())
+    except FleetError as e:
+        raise HTTPException(status_code=400, detail=e.message) from None
+    name = f"monthly-{rep.month}{'-' + township if township else ''}.{kind}"
+    disposition = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"}
+    if kind == "pdf":
+        return Response(report.to_pdf(rep), media_type="application/pdf", headers=disposition)
+    from io import BytesIO
+
+    buf = BytesIO()
+    report.write_xlsx(rep, buf)
+    return Response(buf.getvalue(), media_type=XLSX, headers=disposition)
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name)
+
+
+@router.get("/report.xlsx")
+def report_xlsx(session: SessionDep, township: ScopeDep, month: Annotated[str | None, Query()] = None) -> Response:
+    return _report_file(session, township, month, "xlsx")
+
+
+@router.get("/report.pdf")
+def report_pdf(session: SessionDep, township: ScopeDep, month: Annotated[str | None, Query()] = None) -> Response:
+    return _report_file(session, township, month, "pdf")
+
+
+@router.get("/ledger", response_class=HTMLResponse)
+def ledger_page(request: Request, session: SessionDep, township: ScopeDep) -> HTMLResponse:
+    return _ledger_render(request, session, township)
+
+
+def _ledger_render(request: Request, session: Session, township: str | None, status: int = 200,
+                   **ctx: Any) -> HTMLResponse:
+    return render(request, session, "ledger.html", title_key="ledger_io", active="ledger_io", township=township,
+                  status=status, template_href="/campaign/ledger/template.xlsx",
+                  export_href=_href("/campaign/ledger/export.xlsx", township=township),
+                  import_href=_href("/campaign/ledger", township=township), result=None, error=None, **ctx)
+
+
+@router.post("/ledger", response_class=HTMLResponse)
+def ledger_upload(request: Request, session: SessionDep, township: ScopeDep,
+                  file: Annotated[UploadFile, File()], skip_bad: Annotated[bool, Form()] = False) -> HTMLResponse:
+    data = file.file.read()
+    try:
+        result = ledger.import_ledger(session, data, township=township, skip_bad=skip_bad, actor="dashboard")
+    except FleetError as e:
+        return _ledger_render(request, session, township, status=400, error=f"{file.filename}: {e.message}")
+    status = 422 if result.rejected and not result.written else 200
+    return _ledger_render(request, session, township, status=status, result=result)
+
+
+@router.get("/ledger/template.xlsx")
+def ledger_template() -> Response:
+    from io import BytesIO
+
+    buf = BytesIO()
+    ledger.template_workbook().save(buf)
+    return Response(buf.getvalue(), media_type=XLSX,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote('台账模板.xlsx')}"})
+
+
+@router.get("/ledger/export.xlsx")
+def ledger_export(session: SessionDep, township: ScopeDep) -> Response:
+    from io import BytesIO
+
+    buf = BytesIO()
+    ledger.export_workbook(session, township=township).save(buf)
+    name = f"台账-{township or '全市'}.xlsx"
+    return Response(buf.getvalue(), media_type=XLSX,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"})
