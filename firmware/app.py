@@ -62,7 +62,7 @@ class App:
         self.endpoint = None
         self._last_sample = self.t0
         self._dead = False
-        self.reset_cause = port.reset_cause()
+        self.reset_cause = port.reset_cause(self.m)
         if settings is None:
             from firmware import config as config_mod
 
@@ -72,7 +72,7 @@ class App:
         for p in s.problems:
             _log("config: " + p)
         if not s.device_id:
-            s.device_id = "gg-" + "".join("%02x" % b for b in port.unique_id())
+            s.device_id = "gg-" + "".join("%02x" % b for b in port.unique_id(self.m))
         self.dev = s.device_id
         self._storage_fault = False
         self.outbox = Outbox(root, capacity=s.outbox, on_storage_error=self._on_storage_error)
@@ -252,7 +252,7 @@ class App:
         return h
 
     def registration(self):
-        r = {"dev": self.dev, "uid": port.unique_id(), "model": self.s.model,
+        r = {"dev": self.dev, "uid": port.unique_id(self.m), "model": self.s.model,
              "board": self.s.board_name, "fw": FW_VERSION, "gas": self.s.gas,
              "seq": self.outbox.last, "boot": self.reset_cause}
         if self.s.site:
@@ -300,6 +300,25 @@ class App:
             ind.update(self.alarm.level, self.detector.faults,
                        self.sensor.warming(now), now)
             await port.sleep_ms(50)
+
+    async def _climate(self, period_ms=60000):
+        # T/RH compensation: read the board's AHT20 and hand the factor to the sensor
+        from firmware.aht20 import AHT20
+        from firmware.sensor import compensation_factor
+
+        m = self.m
+        i2c = m.I2C(0, scl=m.Pin(self.s.pins["th_scl"]), sda=m.Pin(self.s.pins["th_sda"]))
+        dev = AHT20(i2c)
+        while not self._dead:
+            try:
+                dev.start()
+                await port.sleep_ms(100)
+                t, rh = dev.read()
+                self.climate = (t, rh)
+                self.sensor.set_compensation(compensation_factor(t, rh))
+            except OSError as e:
+                _log("climate: %s" % (e,))
+            await port.sleep_ms(period_ms)
 
     async def _feed(self):
         limit = self.s.sample_ms * 4 + 2000
@@ -369,7 +388,7 @@ class App:
         if hasattr(loop, "set_exception_handler"):
             loop.set_exception_handler(self._loop_error)
         if not self.maint:
-            self.wdt = port.wdt(self.s.wdt_ms)
+            self.wdt = port.wdt(self.s.wdt_ms, self.m)
         self._start_network()
         spawn = asyncio.create_task
         self.tasks.append(spawn(self._supervise("sample", self._sample)))
@@ -378,6 +397,8 @@ class App:
         if self.endpoint is not None:
             self.tasks.append(spawn(self._supervise("coap", self.endpoint.run)))
             self.tasks.append(spawn(self._supervise("report", self.reporter.run)))
+        if self.s.compensation and "th_sda" in self.s.pins and "th_scl" in self.s.pins:
+            self.tasks.append(spawn(self._supervise("climate", self._climate)))
         if self.wdt is not None:
             self.tasks.append(spawn(self._feed()))
         while not self._dead:

@@ -95,22 +95,24 @@ def has_pins():
     return machine is not None and hasattr(machine, "Pin")
 
 
-def unique_id():
+def unique_id(m=None):
     """The chip's unique id as bytes (ESP32: the base MAC)."""
-    if machine is not None and hasattr(machine, "unique_id"):
+    m = m if m is not None else machine
+    if m is not None and hasattr(m, "unique_id"):
         try:
-            return bytes(machine.unique_id())
+            return bytes(m.unique_id())
         except Exception:  # noqa: BLE001 - a missing id must not stop the boot
             pass
     return b"\x00\x00\x00\x00\x00\x00"
 
 
 # protocol/docs: 0 unknown, 1 power-on, 2 hard reset, 3 watchdog, 4 deep sleep, 5 soft, 6 brown-out
-def reset_cause():
-    if machine is None or not hasattr(machine, "reset_cause"):
+def reset_cause(m=None):
+    machine_ = m if m is not None else machine
+    if machine_ is None or not hasattr(machine_, "reset_cause"):
         return 0
     try:
-        rc = machine.reset_cause()
+        rc = machine_.reset_cause()
     except Exception:  # noqa: BLE001
         return 0
     table = (
@@ -122,7 +124,7 @@ def reset_cause():
         ("BROWNOUT_RESET", 6),
     )
     for name, code in table:
-        if getattr(machine, name, None) == rc and rc is not None:
+        if getattr(machine_, name, None) == rc and rc is not None:
             return code
     return 0
 
@@ -133,11 +135,12 @@ def reset():
     raise SystemExit("reset requested")
 
 
-def wdt(timeout_ms):
+def wdt(timeout_ms, m=None):
     """Arm the watchdog; None where the port has none (it cannot be stopped once armed)."""
-    if machine is None or not hasattr(machine, "WDT"):
+    m = m if m is not None else machine
+    if m is None or not hasattr(m, "WDT"):
         return None
-    return machine.WDT(timeout=timeout_ms)
+    return m.WDT(timeout=timeout_ms)
 
 
 def mem_free():

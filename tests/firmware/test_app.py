@@ -204,3 +204,106 @@ def test_app__alarm_level_survives_reboot_and_clears_after_it():
     run(app2, sim, 20000)
     assert kinds(root)[-1] == "alarm_clear" and app2.alarm.level == 0
     assert sim.valve.state == "closed"
+
+
+def run_main(app, ms):
+    """Run App.main() for `ms` of real time, then stop it and its tasks."""
+    import asyncio
+
+    from firmware import port
+
+    async def stop():
+        await port.sleep_ms(ms)
+        app._dead = True
+
+    async def both():
+        asyncio.create_task(stop())
+        await app.main()
+
+    if hasattr(asyncio, "new_event_loop"):
+        asyncio.new_event_loop()
+    try:
+        asyncio.run(both())
+    finally:
+        app.deinit()
+
+
+def fresh(config=None):
+    m = install.install()
+    root = tmpdir("app")
+    store.write_json(root + "/board.json", board())
+    cfg = {"device_id": "gg-test02"}
+    cfg.update(config or {})
+    store.write_json(root + "/config.json", cfg)
+    return m, root
+
+
+def test_app__normal_boot_arms_the_watchdog_and_feeds_it():
+    m, root = fresh()
+    app = App(root, machine=m, maint=False, clock=m.sim.now_ms)
+    run_main(app, 1500)
+    assert m.sim.wdt_timeout == 10000
+    assert m.sim.now_ms() - m.sim.wdt_fed < 2000
+    assert app.detector.samples >= 2
+
+
+def test_app__maintenance_boot_leaves_the_watchdog_off_but_detects():
+    from firmware.app import maintenance_requested
+
+    m, root = fresh()
+    assert maintenance_requested(root, m) is False
+    store.write_atomic(root + "/maint", "1")
+    assert maintenance_requested(root, m) is True
+    m2, root2 = fresh()
+    m2.sim.press_button(ms=5000)
+    assert maintenance_requested(root2, m2) is True  # the button held at boot
+    app = App(root, machine=m, maint=True, clock=m.sim.now_ms)
+    run_main(app, 1200)
+    assert m.sim.wdt_timeout == 0
+    assert app.detector.samples >= 2
+
+
+def test_app__temperature_and_humidity_compensate_the_sensor():
+    m, root = fresh()
+    m.sim.set_climate(temp_c=35.0, rh_pct=90.0)
+    app = App(root, machine=m, maint=True, clock=m.sim.now_ms)
+    run_main(app, 800)
+    t, rh = app.climate
+    assert abs(t - 35.0) < 0.5 and abs(rh - 90.0) < 0.5
+    assert abs(app.sensor.comp - (1.0 - 0.008 * 15 - 0.003 * 25)) < 0.01
+
+
+def test_app__a_crashing_task_is_restarted_and_detection_goes_on():
+    import asyncio
+
+    m, root = fresh()
+    app = App(root, machine=m, maint=True, clock=m.sim.now_ms)
+    calls = [0]
+
+    async def flaky():
+        calls[0] += 1
+        if calls[0] < 3:
+            raise RuntimeError("boom")
+
+    async def both():
+        t = asyncio.create_task(app._supervise("flaky", flaky))
+        from firmware import port
+
+        await port.sleep_ms(1500)
+        return t
+
+    if hasattr(asyncio, "new_event_loop"):
+        asyncio.new_event_loop()
+    asyncio.run(both())
+    assert calls[0] == 3 and app.crashes["flaky"] == 2
+
+
+def test_app__storage_failure_is_a_fault_and_the_valve_still_closes():
+    app, sim, m, root = setup({"sensor": {"comparator": False}})
+    app.outbox.dir = root + "/gone/ob"  # flash writes of events now fail
+    sim.set_gas("methane", 40.0)
+    run(app, sim, 25000)
+    assert sim.valve.state == "closed"
+    assert app.detector.faults & 256
+    in_ram = sorted(app.outbox._ram.values(), key=lambda e: e["seq"])
+    assert "alarm" in [e["k"] for e in in_ram]  # still numbered, waiting in RAM
