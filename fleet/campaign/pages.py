@@ -228,7 +228,7 @@ def _ledger_render(request: Request, session: Session, township: str | None, sta
     return render(request, session, "ledger.html", title_key="ledger_io", active="ledger_io", township=township,
                   status=status, template_href="/campaign/ledger/template.xlsx",
                   export_href=_href("/campaign/ledger/export.xlsx", township=township),
-                  import_href=_href("/campaign/ledger", township=township), result=None, error=None, **ctx)
+                  import_href=_href("/campaign/ledger", township=township), **({"result": None, "error": None} | ctx))
 
 
 @router.post("/ledger", response_class=HTMLResponse)
