@@ -201,10 +201,10 @@ def time_queries(port: int, repeats: int) -> dict[str, Any]:
     r = conn.getresponse()
     served = set(json.loads(r.read()).get("paths", {})) if r.status == 200 else set()
     for name, (path, needs) in fleetstore.QUERIES.items():
-        if needs and importlib.util.find_spec(needs) is None:
+        if needs and needs != "page" and importlib.util.find_spec(needs) is None:
             out[name] = {"path": path, "skipped": "%s is not written yet" % needs}
             continue
-        if path.split("?")[0] not in served:
+        if needs != "page" and path.split("?")[0] not in served:
             out[name] = {"path": path, "skipped": "the fleet does not serve %s yet (not in /openapi.json)" % path.split("?")[0]}
             continue
         times: list[float] = []

@@ -81,9 +81,9 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     assert soak["kernel_udp_drops"] is not None
 
     mil = report["scenarios"]["million"]
-    assert set(mil["queries"]) == {"alarms_now", "offline_devices", "calibration_due", "township_progress"}
+    assert set(mil["queries"]) == {"dashboard_overview", "alarms_now", "offline_devices", "calibration_due", "township_progress"}
     timed = {n: q for n, q in mil["queries"].items() if "skipped" not in q}
-    assert {"alarms_now", "offline_devices"} <= set(timed)
+    assert {"dashboard_overview", "alarms_now", "offline_devices"} <= set(timed)
     assert all(q["status"] == {"200": q["count"]} for q in timed.values()), mil["queries"]
     assert all("not written yet" in q["skipped"] or "does not serve" in q["skipped"] for n, q in mil["queries"].items() if n not in timed)
 
