@@ -179,6 +179,7 @@ def report_page(request: Request, session: SessionDep, township: ScopeDep,
     except FleetError as e:
         raise HTTPException(status_code=400, detail=e.message) from None
     header, lines = report.table(rep)
+    lines = [[report.display(v) for v in line] for line in lines]
     return render(request, session, "report.html", title_key="report", active="report", township=township,
                   keep={"month": m}, rep=rep, header=header, lines=lines, month=m,
                   xlsx_href=_href("/campaign/report.xlsx", month=m, township=township),

@@ -149,6 +149,11 @@ def yuan(fen: int) -> float:
     return round(fen / 100, 2)
 
 
+def display(v: Any) -> str:
+    """A cell as text for the page and the PDF: money (floats) with two decimals."""
+    return f"{v:,.2f}" if isinstance(v, float) else str(v)
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v:.1f}%"
 
@@ -265,7 +270,7 @@ def to_pdf(report: MonthlyReport) -> bytes:
     cell = ParagraphStyle("cell", fontName=font, fontSize=7, leading=8.5)
 
     def grid(header: list[str], rows: list[list[Any]], bold_last: bool) -> Table:
-        data = [[Paragraph(str(h), cell) for h in header]] + [[Paragraph(str(v), cell) for v in r] for r in rows]
+        data = [[Paragraph(str(h), cell) for h in header]] + [[Paragraph(display(v), cell) for v in r] for r in rows]
         t = Table(data, repeatRows=1)
         style = [("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
                  ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DDEBF7")),

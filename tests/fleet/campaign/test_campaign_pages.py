@@ -118,7 +118,7 @@ def test_noncompliant_report_and_pdf(browser_page, db, town) -> None:  # noqa: A
     lines = _cells(page, "#report")
     assert [line[1] for line in lines] == ["广武镇", "城关镇", "合计"]
     header = page.eval_on_selector_all("#report thead th", "hs => hs.map(h => h.innerText.trim())")
-    assert lines[-1][header.index("其中市财政")] == "240.0"
+    assert lines[-1][header.index("其中市财政")] == "240.00"
     pdf = page.request.get(url + page.get_attribute("#pdf", "href"))
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body()[:5] == b"%PDF-"
     xlsx = page.request.get(url + page.get_attribute("#xlsx", "href"))
