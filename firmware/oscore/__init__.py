@@ -9,6 +9,7 @@
 #   replay.py    the recipient's replay window
 #   seqstore.py  the sender sequence number's durable limit (Appendix B.1.1)
 #   context.py   SecurityContext: derivation, protect/unprotect, Echo recovery (B.1.2)
+#   coapmsg.py   the same four steps on whole message objects (firmware/coap.Message)
 #   errors.py    OscoreError and its subclasses, each with its CoAP response code
 from firmware.oscore.context import (
     Binding,
