@@ -71,6 +71,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "ev_online": ("恢复在线", "back online"),
     "lang_switch": ("English", "中文"),
     "not_found": ("未找到", "Not found"),
+    "ack_ok": ("报警已确认", "Alarm acknowledged"),
+    "ack_failed": ("确认未成功", "Not acknowledged"),
 }
 
 

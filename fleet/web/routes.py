@@ -74,7 +74,7 @@ def overview(request: Request, session: SessionDep, lang: LangQ = None) -> HTMLR
         .order_by(Device.device_id).limit(200)
     ).all()
     ctx.update(active=active, online_count=counts[True], offline_count=counts[False], offline=offline,
-               online=online)
+               online=online, refresh_s=15)
     return _render("index.html", ctx, lang)
 
 

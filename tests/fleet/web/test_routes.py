@@ -81,6 +81,7 @@ def test_overview__alarm_shown_and_acknowledged(browser: Any, fleet_with_alarm: 
         row.locator("input[name=by]").fill("张三")
         row.locator("button[type=submit]").click()
         page.wait_for_url("**/?ack=ok")
+        assert page.locator("#flash").inner_text() == "报警已确认"
         row = page.locator(f"tr[data-alarm-id='{alarm_id}']")
         assert "已确认" in row.inner_text() and "张三" in row.inner_text()
         assert row.locator("form").count() == 0
