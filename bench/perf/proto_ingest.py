@@ -11,17 +11,19 @@ the measured fleet, and the fleet can take over what it proves. It keeps the pro
   fleet's own `Ingestor.process` in the same transaction, and so do heartbeats of devices that
   are offline, unknown or have commands waiting (their acks carry `cmds`).
 How it is lean:
-- a raw asyncio DatagramProtocol on uvloop instead of aiocoap for the four POST resources: a
-  request whose options are exactly Uri-Path gg/<name> (+ Content-Format) is recognised by
-  comparing bytes; anything else (GET /.well-known/core, Block1, OSCORE, Observe) would be handed
-  to aiocoap in the real integration; here it gets 4.02 Bad Option / 4.04;
+- a fast path in front of aiocoap, on aiocoap's own socket (`--front aiocoap`, the default): a
+  confirmable POST whose options are exactly Uri-Path gg/<name> (+ Content-Format) is
+  recognised by comparing bytes and never becomes an aiocoap Message; everything else
+  (GET /.well-known/core, Block1, OSCORE, Observe, pings, odd options) goes on to aiocoap, whose
+  ingest resources feed the same batch. `--front raw` uses a bare uvloop UDP socket instead
+  (and answers 4.02 to anything else), to show what aiocoap's receive path still costs;
 - batching by event-loop turn: datagrams read in one turn are one batch, committed in a
   callback scheduled right after them (no thread: the server has one core, a thread only adds
   GIL hand-overs);
 - heartbeats of online devices without commands: one executemany INSERT of readings and one
   executemany UPDATE of devices through SQLAlchemy Core, no ORM objects.
 
-    python -m bench.perf.proto_ingest --db sqlite:///x.db --port 5683 [--cpu 0] [--decode cbor2]
+    python -m bench.perf.proto_ingest --db sqlite:///x.db --port 5683 [--cpu 0] [--front raw] [--batch-wait-ms 2]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import asyncio
 import collections
 import os
 import signal
+import socket
 import struct
 import time
 from datetime import datetime, timezone
@@ -78,6 +81,7 @@ class LeanIngest(asyncio.DatagramProtocol):
             self.routes[_opts(path, cf) + b"\xff"] = kind
             self.routes[_opts(path, None) + b"\xff"] = kind
         self.transport: asyncio.DatagramTransport | None = None
+        self.send: Any = None  # (datagram, address) -> None: the socket the request came in on
         self.batch: list[tuple[str, Any, bytes, int, bytes, Any]] = []
         self.scheduled = False
         self.seen: dict[tuple[Any, int], bytes | None] = {}
@@ -93,42 +97,55 @@ class LeanIngest(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self.send = transport.sendto
 
     # -- receive ----------------------------------------------------------------------------
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        if len(data) < 4 or data[0] >> 6 != 1:
+        """Standalone mode: the fast path, and 4.02 for anything else (a CoAP ping gets RST)."""
+        if self.handle(data, addr):
             return
+        if len(data) >= 4 and data[0] >> 6 == 1 and (data[0] >> 4) & 3 == 0:
+            mid = (data[2] << 8) | data[3]
+            if data[1] == 0:  # CoAP ping
+                self.send(_HDR.pack(0x70, 0, mid), addr)
+            else:
+                tkl = data[0] & 0x0F
+                self.stats["not_fast_path"] += 1
+                self._reply(addr, mid, data[4 : 4 + tkl], 0x82, b"", None)
+
+    def handle(self, data: bytes, addr: Any) -> bool:
+        """Take a datagram if it is a confirmable POST to one of the four ingest paths with
+        nothing but Uri-Path and Content-Format options; False leaves it to aiocoap."""
+        if len(data) < 4 or data[0] >> 6 != 1 or data[0] & 0x30 or data[1] != coapwire.POST:
+            return False
         first = data[0]
-        mtype = (first >> 4) & 3
         mid = (data[2] << 8) | data[3]
-        if mtype != 0 or data[1] != coapwire.POST:
-            if mtype == 0 and data[1] == 0:  # CoAP ping
-                self.transport.sendto(_HDR.pack(0x70, 0, mid), addr)  # type: ignore[union-attr]
-            return
+        tkl = first & 0x0F
+        marker = data.find(b"\xff", 4 + tkl)
+        kind = self.routes.get(data[4 + tkl : marker + 1]) if marker > 0 else None
+        if kind is None:
+            return False
         key = (addr, mid)
         if key in self.seen:
             self.stats["duplicates"] += 1
             resp = self.seen[key]
             if resp is not None:
-                self.transport.sendto(resp, addr)  # type: ignore[union-attr]
-            return
-        tkl = first & 0x0F
+                self.send(resp, addr)
+            return True
         token = data[4 : 4 + tkl]
-        marker = data.find(b"\xff", 4 + tkl)
-        kind = self.routes.get(data[4 + tkl : marker + 1]) if marker > 0 else None
-        if kind is None:
-            self.stats["not_fast_path"] += 1
-            self._reply(addr, mid, token, 0x82, b"", None)  # 4.02; the real thing: hand to aiocoap
-            return
-        payload = data[marker + 1 :]
         try:
-            body = self._decode(kind, payload)
+            body = self._decode(kind, data[marker + 1 :])
         except ValueError as e:
             self.stats["bad_input"] += 1
             self._reply(addr, mid, token, 0x80, str(e).encode()[:200], key)
-            return
+            return True
         self.seen[key] = None
-        self.batch.append((kind, body, token, mid, b"", addr))
+        self.enqueue((kind, body, token, mid, None, addr))
+        return True
+
+    def enqueue(self, entry: tuple[str, Any, bytes, int, Any, Any]) -> None:
+        """Add to the batch; commit when it is full, else after the batch wait (or this turn)."""
+        self.batch.append(entry)
         if len(self.batch) >= self.batch_max:
             self.flush()
         elif not self.scheduled:
@@ -156,7 +173,7 @@ class LeanIngest(asyncio.DatagramProtocol):
         msg = _HDR.pack(0x60 | len(token), code, mid) + token
         if payload:
             msg += b"\xc1\x3c\xff" + payload if code == coapwire.CHANGED else b"\xff" + payload
-        self.transport.sendto(msg, addr)  # type: ignore[union-attr]
+        self.send(msg, addr)
         if key is not None:
             self.seen[key] = msg
             self.seen_order.append((time.monotonic(), key))
@@ -171,6 +188,7 @@ class LeanIngest(asyncio.DatagramProtocol):
         batch, self.batch = self.batch, []
         if not batch:
             return
+        from fleet.core.errors import coap_code
         from fleet.ingest.core import Item, Result
 
         at = datetime.now(timezone.utc)
@@ -187,7 +205,7 @@ class LeanIngest(asyncio.DatagramProtocol):
             lean_r: list[dict[str, Any]] = []
             lean_d: dict[str, dict[str, Any]] = {}
             slow_idx: list[int] = []
-            for i, (kind, body, _t, _m, _x, addr) in enumerate(batch):
+            for i, (kind, body, _t, _m, _f, addr) in enumerate(batch):
                 dev = body.get("dev") if isinstance(body, dict) else None
                 if kind == "heartbeat" and self.decode_full and dev in online and dev not in with_cmds:
                     lean_r.append({"device_id": dev, "at": at, "lel": body.get("lel"), "alarm": body.get("alarm"),
@@ -197,12 +215,12 @@ class LeanIngest(asyncio.DatagramProtocol):
                     hb = {k: v for k, v in body.items() if k != "dev"}
                     hb["received_at"] = at.isoformat()
                     lean_d[dev] = {"b_dev": dev, "b_at": at, "b_health": hb, "b_fw": body.get("fw"),
-                                   "b_addr": "%s:%d" % addr[:2]}
+                                   "b_addr": _hostport(addr)}
                     acks[i] = {"st": st, "pc": 0}
                 else:
                     slow_idx.append(i)
             if slow_idx and self.decode_full:
-                items = [Item(kind=batch[i][0], body=batch[i][1], at=at, remote="%s:%d" % batch[i][5][:2]) for i in slow_idx]
+                items = [Item(kind=batch[i][0], body=batch[i][1], at=at, remote=_hostport(batch[i][5])) for i in slow_idx]
                 results: list[Result] = self.ingestor.process(session, items)
                 for i, r in zip(slow_idx, results):
                     acks[i], errors[i] = r.ack, r.error
@@ -215,7 +233,11 @@ class LeanIngest(asyncio.DatagramProtocol):
         self.stats["batches"] += 1
         self.stats["messages"] += len(batch)
         self.stats["lean"] += len(lean_r)
-        for i, (kind, body, token, mid, _x, addr) in enumerate(batch):
+        for i, (kind, body, token, mid, fut, addr) in enumerate(batch):
+            if fut is not None:  # came through aiocoap: it answers
+                if not fut.done():
+                    fut.set_result((acks[i], errors[i]))
+                continue
             key = (addr, mid)
             if acks[i] is not None:
                 a = acks[i]
@@ -227,7 +249,8 @@ class LeanIngest(asyncio.DatagramProtocol):
                     payload = self.messages.encode("ack", a)
                 self._reply(addr, mid, token, coapwire.CHANGED, payload, key)
             else:
-                self._reply(addr, mid, token, 0x80 if errors[i] is None else 0x80, str(errors[i]).encode()[:200], key)
+                code = int(coap_code(errors[i])) if errors[i] is not None else 0xA0  # 5.00: no ack, no error
+                self._reply(addr, mid, token, code, str(errors[i]).encode()[:200], key)
         self._expire()
 
     def _write_lean(self, conn: Any, at: datetime, readings: list[dict[str, Any]], devs: list[dict[str, Any]]) -> None:
@@ -256,18 +279,80 @@ class LeanIngest(asyncio.DatagramProtocol):
             seen.pop(key, None)
 
 
-async def serve(db_url: str, host: str, port: int, dedup_s: float, decode: str, batch_wait_ms: float) -> None:
+def _hostport(addr: Any) -> str:
+    host = addr[0][7:] if addr[0].startswith("::ffff:") else addr[0]
+    return "%s:%d" % (host, addr[1])
+
+
+async def serve(db_url: str, host: str, port: int, dedup_s: float, decode: str, batch_wait_ms: float,
+                front: str) -> None:
     loop = asyncio.get_running_loop()
     proto = LeanIngest(db_url, dedup_s, decode, batch_wait_ms)
-    transport, _ = await loop.create_datagram_endpoint(lambda: proto, local_addr=(host, port))
-    sock = transport.get_extra_info("socket")
-    sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4 << 20)
+    if front == "aiocoap":
+        ctx = await start_aiocoap_front(proto, host, port)
+    else:
+        transport, _ = await loop.create_datagram_endpoint(lambda: proto, local_addr=(host, port))
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    transport.close()
+    if front == "aiocoap":
+        await ctx.shutdown()
+    else:
+        transport.close()
     print(dict(proto.stats), flush=True)
+
+
+async def start_aiocoap_front(proto: LeanIngest, host: str, port: int) -> Any:
+    """One socket, aiocoap's: the fast path looks at each datagram first and takes the plain
+    ingest POSTs; everything else (/.well-known/core, Block1, OSCORE, pings, a request with an
+    unusual option) goes on to aiocoap, whose ingest resources feed the same batch."""
+    import aiocoap
+    import aiocoap.resource
+
+    class Slow(aiocoap.resource.Resource):
+        def __init__(self, kind: str) -> None:
+            super().__init__()
+            self.kind = kind
+
+        async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+            from fleet.core.errors import coap_code
+
+            try:
+                body = proto.messages.decode(self.kind, request.payload)
+            except ValueError as e:
+                return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=str(e).encode()[:200])
+            fut = asyncio.get_running_loop().create_future()
+            proto.enqueue((self.kind, body, b"", 0, fut, request.remote.sockaddr))
+            ack, err = await fut
+            if ack is None:
+                return aiocoap.Message(code=coap_code(err) if err else aiocoap.INTERNAL_SERVER_ERROR, payload=str(err).encode()[:200])
+            return aiocoap.Message(code=aiocoap.CHANGED, payload=proto.messages.encode("ack", ack), content_format=60)
+
+    site = aiocoap.resource.Site()
+    site.add_resource([".well-known", "core"], aiocoap.resource.WKCResource(site.get_resources_as_linkheader))
+    for name, kind in (("reg", "registration"), ("hb", "heartbeat"), ("ev", "event"), ("cr", "command_result")):
+        site.add_resource(["gg", name], Slow(kind))
+    ctx = await aiocoap.Context.create_server_context(site, bind=(host, port), transports=["udp6"])
+    for ri in ctx.request_interfaces:
+        mm = getattr(ri, "token_interface", None)
+        mi = getattr(mm, "message_interface", None)
+        if mi is None or not hasattr(mi, "datagram_msg_received"):
+            continue
+        original = mi.datagram_msg_received
+        sendmsg = mi.transport.sendmsg
+        mi.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+
+        def received(data: bytes, ancdata: Any, flags: int, address: Any, _orig: Any = original) -> None:
+            if not proto.handle(data, address):
+                _orig(data, ancdata, flags, address)
+
+        mi.datagram_msg_received = received
+        proto.send = lambda msg, addr, _s=sendmsg: _s(msg, [], 0, addr)
+    if proto.send is None:
+        raise RuntimeError("aiocoap front: no udp6 message interface found to put the fast path in front of")
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,12 +367,14 @@ def main(argv: list[str] | None = None) -> int:
                         "cbor2 = decode only, nothing stored")
     p.add_argument("--batch-wait-ms", type=float, default=0.0,
                    help="0 = commit once per event-loop turn; else wait this long for more messages")
+    p.add_argument("--front", choices=("aiocoap", "raw"), default="aiocoap",
+                   help="aiocoap = fast path inside aiocoap's socket, aiocoap for the rest; raw = a bare UDP socket")
     a = p.parse_args(argv)
     if a.cpu is not None:
         os.sched_setaffinity(0, {a.cpu})
     import uvloop
 
-    uvloop.run(serve(a.db, a.host, a.port, a.dedup_s, a.decode, a.batch_wait_ms))
+    uvloop.run(serve(a.db, a.host, a.port, a.dedup_s, a.decode, a.batch_wait_ms, a.front))
     return 0
 
 
