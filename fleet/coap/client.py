@@ -45,24 +45,22 @@ class DeviceClient:
         except OSError as e:
             raise Unavailable(f"{uri}: {e}", reason="device_unreachable") from None
 
+    @staticmethod
+    def _decode(kind: str, resp: aiocoap.Message, expected: Code, where: str) -> dict[str, Any]:
+        if resp.code != expected:
+            raise Unavailable(f"{where} answered {resp.code}: {resp.payload[:200]!r}", reason="device_error")
+        try:
+            return messages.decode(kind, resp.payload)  # type: ignore[no-any-return]
+        except (CBORError, messages.MessageError) as e:
+            log.warning("device at %s answered with a bad %s: %s", where, kind, e)
+            raise BadInput(f"{where}: {e}", reason=f"bad_{kind}") from None
+
     async def get_health(self, address: str) -> dict[str, Any]:
         """The device's heartbeat (flat dict) from GET /health."""
         resp = await self._request(Code.GET, address, paths.HEALTH)
-        if resp.code != Code.CONTENT:
-            raise Unavailable(f"{address}/health answered {resp.code}", reason="device_error")
-        try:
-            return messages.decode("heartbeat", resp.payload)
-        except (CBORError, messages.MessageError) as e:
-            log.warning("device at %s answered /health with a bad heartbeat: %s", address, e)
-            raise BadInput(f"{address}/health: {e}", reason="bad_health") from None
+        return self._decode("heartbeat", resp, Code.CONTENT, f"{address}/health")
 
     async def send_command(self, address: str, command: dict[str, Any]) -> dict[str, Any]:
         """POST /cmd with a command map; returns the device's command result."""
         resp = await self._request(Code.POST, address, paths.COMMAND, messages.encode("command", command), CF_CBOR)
-        if resp.code != Code.CHANGED:
-            raise Unavailable(f"{address}/cmd answered {resp.code}: {resp.payload[:200]!r}", reason="device_error")
-        try:
-            return messages.decode("command_result", resp.payload)
-        except (CBORError, messages.MessageError) as e:
-            log.warning("device at %s answered /cmd with a bad command result: %s", address, e)
-            raise BadInput(f"{address}/cmd: {e}", reason="bad_command_result") from None
+        return self._decode("command_result", resp, Code.CHANGED, f"{address}/cmd")

@@ -1,45 +1,68 @@
-"""The product catalogue and the sites register: create, update, read, list."""
+"""The product catalogue and the sites register: create, update, read, list.
+
+Both are keyed twice (a row id, and a natural key: the model code a device sends, the gas
+company's account number), so the same four helpers serve both."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from fleet.core.errors import Conflict, NotFound
 from fleet.services import queries
+from fleet.store.base import Base
 from fleet.store.models import ProductModel, Site
+
+R = TypeVar("R", bound=Base)
+
+
+def _create(session: Session, cls: type[R], key: InstrumentedAttribute[str], data: dict[str, Any],
+            what: str, reason: str) -> R:
+    value = data[key.key]
+    if session.scalars(select(key).where(key == value)).first() is not None:
+        raise Conflict(f"{what} {value!r} already exists", reason=reason)
+    row = cls(**data)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _get(session: Session, cls: type[R], row_id: int, what: str, reason: str) -> R:
+    row = session.get(cls, row_id)
+    if row is None:
+        raise NotFound(f"{what} {row_id} not found", reason=reason)
+    return row
+
+
+def _by_key(session: Session, key: InstrumentedAttribute[str], value: str, what: str, reason: str) -> Any:
+    row = session.scalars(select(key.class_).where(key == value)).first()
+    if row is None:
+        raise NotFound(f"{what} {value!r} not found", reason=reason)
+    return row
+
+
+def _update(row: R, data: dict[str, Any]) -> R:
+    for k, v in data.items():
+        setattr(row, k, v)
+    return row
 
 
 def create_model(session: Session, *, data: dict[str, Any]) -> ProductModel:
-    if session.scalars(select(ProductModel.id).where(ProductModel.code == data["code"])).first() is not None:
-        raise Conflict(f"product model {data['code']!r} already exists", reason="model_exists")
-    pm = ProductModel(**data)
-    session.add(pm)
-    session.flush()
-    return pm
+    return _create(session, ProductModel, ProductModel.code, data, "product model", "model_exists")
 
 
 def get_model(session: Session, model_id: int) -> ProductModel:
-    pm = session.get(ProductModel, model_id)
-    if pm is None:
-        raise NotFound(f"product model {model_id} not found", reason="model_not_found")
-    return pm
+    return _get(session, ProductModel, model_id, "product model", "model_not_found")
 
 
 def model_by_code(session: Session, code: str) -> ProductModel:
-    pm = session.scalars(select(ProductModel).where(ProductModel.code == code)).first()
-    if pm is None:
-        raise NotFound(f"product model {code!r} not found", reason="model_not_found")
-    return pm
+    return _by_key(session, ProductModel.code, code, "product model", "model_not_found")  # type: ignore[no-any-return]
 
 
 def update_model(session: Session, *, model_id: int, data: dict[str, Any]) -> ProductModel:
-    pm = get_model(session, model_id)
-    for k, v in data.items():
-        setattr(pm, k, v)
-    return pm
+    return _update(get_model(session, model_id), data)
 
 
 def list_models(session: Session, *, kind: str | None, approved: bool | None, offset: int,
@@ -53,33 +76,19 @@ def list_models(session: Session, *, kind: str | None, approved: bool | None, of
 
 
 def create_site(session: Session, *, data: dict[str, Any]) -> Site:
-    if session.scalars(select(Site.id).where(Site.account_no == data["account_no"])).first() is not None:
-        raise Conflict(f"site with account number {data['account_no']!r} already exists", reason="site_exists")
-    site = Site(**data)
-    session.add(site)
-    session.flush()
-    return site
+    return _create(session, Site, Site.account_no, data, "site with account number", "site_exists")
 
 
 def get_site(session: Session, site_id: int) -> Site:
-    site = session.get(Site, site_id)
-    if site is None:
-        raise NotFound(f"site {site_id} not found", reason="site_not_found")
-    return site
+    return _get(session, Site, site_id, "site", "site_not_found")
 
 
 def site_by_account(session: Session, account_no: str) -> Site:
-    site = session.scalars(select(Site).where(Site.account_no == account_no)).first()
-    if site is None:
-        raise NotFound(f"site with account number {account_no!r} not found", reason="site_not_found")
-    return site
+    return _by_key(session, Site.account_no, account_no, "site with account number", "site_not_found")  # type: ignore[no-any-return]
 
 
 def update_site(session: Session, *, site_id: int, data: dict[str, Any]) -> Site:
-    site = get_site(session, site_id)
-    for k, v in data.items():
-        setattr(site, k, v)
-    return site
+    return _update(get_site(session, site_id), data)
 
 
 def list_sites(session: Session, *, township: str | None, category: str | None, supply: str | None,
