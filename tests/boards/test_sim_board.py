@@ -271,3 +271,21 @@ def test_mpremote__tree_df_and_soft_reset_from_code(virtual_boards, tmp_path):
     mpremote(b.port, "exec", "import machine; machine.soft_reset()")  # framing ends, then MPY: soft reboot
     b.wait_console(b"MPY: soft reboot", start=mark)
     assert len(b.boots) == 1
+
+
+def test_friendly_repl__echo_eval_and_blocks(virtual_boards):
+    import serial
+
+    b = virtual_boards()
+    with serial.Serial(b.port, 115200, timeout=2) as s:
+        mark = len(b.console)
+        s.write(b"1+1\r")
+        b.wait_console(b"1+1\r\n2\r\n>>> ", start=mark)
+        mark = len(b.console)
+        s.write(b"for i in range(2):\r    print('i', i)\r\r")
+        b.wait_console(b"i 0\r\ni 1\r\n>>> ", start=mark)
+        assert b"... " in bytes(b.console[mark:])
+        mark = len(b.console)
+        s.write(b"\x04")  # Ctrl-D at the prompt: soft reboot, then main.py would run again
+        b.wait_console(b"MPY: soft reboot\r\n", start=mark)
+        b.wait_console(b'Type "help()" for more information.\r\n>>> ', start=mark)
