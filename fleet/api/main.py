@@ -16,14 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fleet.api.routes import alarms, commands, devices, events, health, models, sites
+from fleet.api.routes import alarms, audit, commands, devices, events, health, models, sites
 from fleet.core.errors import FleetError, http_status
 from fleet.runtime import Fleet
 
 log = logging.getLogger(__name__)
 
 api_router = APIRouter(prefix="/api/v1")
-for _r in (devices, models, sites, events, alarms, commands, health):
+for _r in (devices, models, sites, events, alarms, commands, audit, health):
     api_router.include_router(_r.router)
 
 

@@ -73,6 +73,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "not_found": ("未找到", "Not found"),
     "ack_ok": ("报警已确认", "Alarm acknowledged"),
     "ack_failed": ("确认未成功", "Not acknowledged"),
+    "resolve_ok": ("报警已处理完毕", "Alarm resolved"),
+    "resolve_failed": ("处理未成功", "Not resolved"),
 }
 
 

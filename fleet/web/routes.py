@@ -37,7 +37,7 @@ def _ctx(request: Request, lang_q: str | None) -> dict[str, Any]:
         return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if t else "—"
 
     other = "en" if lang == "zh" else "zh"
-    query = {k: v for k, v in request.query_params.items() if k != "ack"}
+    query = {k: v for k, v in request.query_params.items() if k not in ("ack", "resolve")}
     switch = request.url.path + "?" + urlencode({**query, "lang": other})
     return {"request": request, "lang": lang, "t": translator(lang), "fmt": fmt, "switch_url": switch}
 
@@ -99,17 +99,29 @@ def device_page(request: Request, session: SessionDep, device_id: str, lang: Lan
     return _render("device.html", ctx, lang)
 
 
-@router.post("/alarms/{alarm_id}/ack")
-def acknowledge(request: Request, fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "/") -> RedirectResponse:
-    """The dashboard's acknowledge button (a plain form post, then back to the page)."""
+def _alarm_action(fleet: Any, action: str, alarm_id: int, by: str, next_url: str) -> RedirectResponse:
+    fn = alarms.acknowledge if action == "ack" else alarms.resolve
     with fleet.db.session() as session:
         try:
-            alarms.acknowledge(session, alarm_id=alarm_id, by=by)
+            fn(session, alarm_id=alarm_id, by=by)
             session.commit()
             outcome = "ok"
         except FleetError as e:
             outcome = e.reason
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    target = next_url if next_url.startswith("/") and not next_url.startswith("//") else "/"
     sep = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{sep}ack={outcome}", status_code=303)
+    return RedirectResponse(f"{target}{sep}{action}={outcome}", status_code=303)
+
+
+@router.post("/alarms/{alarm_id}/ack")
+def acknowledge(fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
+                next: Annotated[str, Form()] = "/") -> RedirectResponse:
+    """The dashboard's acknowledge button (a plain form post, then back to the page)."""
+    return _alarm_action(fleet, "ack", alarm_id, by, next)
+
+
+@router.post("/alarms/{alarm_id}/resolve")
+def resolve(fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
+            next: Annotated[str, Form()] = "/") -> RedirectResponse:
+    """The dashboard's resolve button for an acknowledged alarm (site checked, valve reopened)."""
+    return _alarm_action(fleet, "resolve", alarm_id, by, next)

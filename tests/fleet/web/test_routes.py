@@ -68,7 +68,7 @@ def fleet_with_alarm(db: Database) -> Iterator[tuple[str, int]]:
             lt.call(dev.stop())
 
 
-def test_overview__alarm_shown_and_acknowledged(browser: Any, fleet_with_alarm: tuple[str, int]) -> None:
+def test_overview__alarm_shown_acknowledged_and_resolved(browser: Any, fleet_with_alarm: tuple[str, int]) -> None:
     url, alarm_id = fleet_with_alarm
     page = browser.new_page()
     try:
@@ -84,11 +84,16 @@ def test_overview__alarm_shown_and_acknowledged(browser: Any, fleet_with_alarm: 
         assert page.locator("#flash").inner_text() == "报警已确认"
         row = page.locator(f"tr[data-alarm-id='{alarm_id}']")
         assert "已确认" in row.inner_text() and "张三" in row.inner_text()
-        assert row.locator("form").count() == 0
+        assert row.locator("form.ack-form").count() == 0
+        row.locator("form.resolve-form input[name=by]").fill("张三")
+        row.locator("form.resolve-form button").click()
+        page.wait_for_url("**/?resolve=ok")
+        assert page.locator("#flash").inner_text() == "报警已处理完毕"
+        assert page.locator("#no-alarms").inner_text() == "当前没有报警"
     finally:
         page.close()
     alarm = httpx.get(f"{url}/api/v1/alarms/{alarm_id}").json()
-    assert (alarm["state"], alarm["acknowledged_by"]) == ("acknowledged", "张三")
+    assert (alarm["state"], alarm["acknowledged_by"], alarm["resolved_by"]) == ("resolved", "张三", "张三")
 
 
 def test_overview__english_switch(browser: Any, fleet_with_alarm: tuple[str, int]) -> None:
