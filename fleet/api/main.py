@@ -6,6 +6,7 @@ their status from the one error table (fleet/core/errors.py); validation errors 
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,32 @@ log = logging.getLogger(__name__)
 api_router = APIRouter(prefix="/api/v1")
 for _r in (devices, models, sites, events, alarms, commands, audit, health):
     api_router.include_router(_r.router)
+
+# Routers other fleet packages own, mounted here so adding one is one line (like fleet/cli.py's
+# SUBCOMMANDS): "module:attribute" of an APIRouter. API routers go under /api/v1, pages at /.
+# A module not written yet is skipped; an error inside an existing one surfaces.
+PLUGIN_API_ROUTERS = (
+    "fleet.lifecycle.api:router",
+    "fleet.campaign.api:router",
+    "fleet.provision.api:router",
+    "fleet.security.api:router",
+)
+PLUGIN_PAGE_ROUTERS = (
+    "fleet.lifecycle.pages:router",
+    "fleet.campaign.pages:router",
+    "fleet.security.pages:router",
+)
+
+
+def _plugin(target: str) -> APIRouter | None:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            return None
+        raise
+    return getattr(module, attr)  # type: ignore[no-any-return]
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -76,7 +103,18 @@ def create_app(fleet: Fleet, *, manage: bool = False, coap: bool = True, backgro
     app.state.fleet = fleet
     install_error_handlers(app)
     app.include_router(api_router)
+    for target in PLUGIN_API_ROUTERS:
+        router = _plugin(target)
+        if router is not None:
+            app.include_router(router, prefix="/api/v1")
     from fleet.web.routes import router as web_router
 
     app.include_router(web_router)
+    app.state.nav = []  # (path, i18n key) of mounted page routers, for the dashboard's header
+    for target in PLUGIN_PAGE_ROUTERS:
+        router = _plugin(target)
+        if router is not None:
+            app.include_router(router)
+            if router.prefix:
+                app.state.nav.append((router.prefix + "/", "nav_" + router.prefix.strip("/").replace("/", "_")))
     return app
