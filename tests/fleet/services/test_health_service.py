@@ -1,4 +1,5 @@
-"""fleet/services/health.py: which devices are silent, by their model's interval and grace."""
+"""fleet/services/health.py (named _service: the routes test holds the basename): which devices are
+silent, by their model's interval and grace."""
 
 from __future__ import annotations
 
