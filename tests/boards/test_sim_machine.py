@@ -253,3 +253,36 @@ def test_set_gas__ramp_after_delay_and_schedule_survives_export():
     assert abs(m2.sim.gas_lel("methane") - 20.0) < 0.01
     e = raises(ValueError, m.sim.set_climate, 120)
     assert str(e) == "temp_c 120: expected -40..85"
+
+
+def test_handler_path__allocates_nothing_under_heap_lock():
+    import sys
+
+    from utils.dual import SkipTest
+
+    if sys.implementation.name != "micropython":
+        raise SkipTest("heap_lock exists on MicroPython only")
+    import micropython
+
+    m = _board()
+    drive = m.Pin(25, m.Pin.OUT, value=0)
+    red = m.Pin(27, m.Pin.OUT, value=0)
+    fb = m.Pin(33, m.Pin.IN, m.Pin.PULL_UP)
+    m.sim.advance(10)
+    err = None
+    micropython.heap_lock()
+    try:
+        lvl = fb.value()  # what a valve handler does: read, drive, light
+        drive.value(1)
+        red.value(1)
+    except MemoryError as e:
+        err = e
+    finally:
+        micropython.heap_unlock()
+    assert err is None, "the sim allocated in a handler's path"
+    m.sim.advance(300)  # the next poll writes the log entries, with the handler's times
+    drive.off()
+    assert lvl == 1
+    assert [(x[1], x[2]) for x in m.sim.led_log] == [("red", 1)]
+    assert m.sim.led_log[0][0] == m.sim.valve_log[0][0] - 100  # closing starts pulse_ms/2 later
+    assert m.sim.valve.state == "closing"

@@ -102,10 +102,11 @@ class Pin:
     def value(self, x=None):
         if x is None:
             sim.maybe_poll()
-            if self._mode == Pin.OUT:
+            if self._mode == 3:  # OUT
                 return sim._out.get(self._id, 0)
             return sim.level(self._id)
-        if self._mode in (Pin.OUT, Pin.OPEN_DRAIN):
+        m = self._mode
+        if m == 3 or m == 7:  # OUT, OPEN_DRAIN (no tuple: handlers call this under heap_lock)
             sim.write(self._id, 1 if x else 0)
         sim.maybe_poll()
         return None

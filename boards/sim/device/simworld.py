@@ -135,6 +135,18 @@ class World:
         self.link = None        # launched board: the launcher's control link
         self._polled = 0
         self.adc_extra = {}     # gpio -> µV for ADC pins other than the gas sensor
+        # the board's outputs, allocated up front so writing them never allocates
+        self._out_t = {}        # gpio -> world ms of the last write
+        self._logged = {}       # gpio -> level last written to the log
+        for role in ("valve_drive", "buzzer", "led_red", "led_yellow", "led_green"):
+            g = self.pins.get(role)
+            if g is not None:
+                self._out[g] = 0
+                self._out_t[g] = 0
+                self._logged[g] = 0
+        self._drive_pin = self.pins.get("valve_drive")
+        self._valve_logged = self.valve.state
+        self._dirty = False
         self.comparator_v = self.sensor.pin_v({self.target_gas: simphys.to_ppm(self.target_gas, 20, "lel")}, 10 ** 9, False)
         self.sensor.heater_on_at = self.now_ms()
 
@@ -234,7 +246,7 @@ class World:
     def valve_reopen(self):
         t = self.now_ms()
         self.valve.manual_reopen(t)
-        self._log("valve", "valve", self.valve.state, t)
+        self._sync_valve(t)
 
     # -- the pins, as the firmware sees them --------------------------------------------
     def level(self, gpio, t=None):
@@ -261,26 +273,46 @@ class World:
             self._pull[gpio] = pull
 
     def write(self, gpio, level):
+        # Pin handlers call this, and tests run them under micropython.heap_lock(): for the
+        # board's own output pins nothing here allocates; a log entry that would allocate is
+        # written later, by the next poll (with the time of the write).
         level = 1 if level else 0
         if self._out.get(gpio, 0) == level:
-            self._out[gpio] = level  # first write of 0: an output starts low, nothing to log
+            if gpio not in self._out:
+                self._out[gpio] = level  # first write of 0: an output starts low, nothing to log
             return
         self._out[gpio] = level
         t = self.now_ms()
-        role = self.role_of.get(gpio)
-        if role == "valve_drive":
-            self._log("out", "valve_drive", level, t)
-            if self.valve.set_drive(level, t):
-                self._valve_changed(t)
-            elif self.link is not None:  # the launcher mirrors the coil's state too
-                self.link.send({"ev": "valve_state", "valve": self.valve.to_dict(), "t": t})
-            self._valve_tick(t)
-        elif role in LED_ROLES:
-            self._log("led", LED_ROLES[role], level, t)
-        elif role == "buzzer":
-            self._log("buzzer", "buzzer", level, t)
-        else:
-            self._log("out", "gpio%d" % gpio, level, t)
+        if gpio in self._out_t:
+            self._out_t[gpio] = t
+        if gpio == self._drive_pin:
+            self.valve.set_drive(level, t)
+            self.valve.update(t)
+        try:
+            if gpio in self._logged:
+                self._log_outputs()
+            else:
+                self._log("out", "gpio%d" % gpio, level, t)
+        except MemoryError:
+            self._dirty = True
+
+    def _log_outputs(self):
+        for gpio in self._logged:
+            level = self._out[gpio]
+            if self._logged[gpio] == level:
+                continue
+            t = self._out_t[gpio]
+            role = self.role_of[gpio]
+            if role == "valve_drive":
+                self._log("out", "valve_drive", level, t)
+                if self.link is not None:  # the launcher mirrors the coil's state too
+                    self.link.send({"ev": "valve_state", "valve": self.valve.to_dict(), "t": t})
+            elif role == "buzzer":
+                self._log("buzzer", "buzzer", level, t)
+            else:
+                self._log("led", LED_ROLES[role], level, t)
+            self._logged[gpio] = level
+        self._sync_valve(self.now_ms())
 
     def pwm(self, gpio, freq, duty_u16):
         role = self.role_of.get(gpio)
@@ -331,11 +363,15 @@ class World:
         return self._filter("valve")
 
     def _valve_tick(self, t):
-        if self.valve.update(t):
-            self._valve_changed(t)
+        self.valve.update(t)
+        self._sync_valve(t)
 
-    def _valve_changed(self, t):
+    def _sync_valve(self, t):
+        # log each change of the valve's state once, whoever caused it
+        if self.valve.state == self._valve_logged:
+            return
         self._log("valve", "valve", self.valve.state, t)
+        self._valve_logged = self.valve.state
         if self.link is not None:
             self.link.send({"ev": "valve_state", "valve": self.valve.to_dict(), "t": t})
 
@@ -354,10 +390,16 @@ class World:
         t = self.now_ms()
         if t - self._polled >= 5 or t < self._polled:
             self._polled = t
-            self.poll()
+            try:
+                self.poll()
+            except MemoryError:  # called under heap_lock (a handler test): poll later
+                self._polled = t - 5
 
     def poll(self):
         """Bring the world up to now: control messages, valve, IRQ edges, timers, watchdog."""
+        if self._dirty:
+            self._dirty = False
+            self._log_outputs()
         if self.link is not None:
             self.link.poll(self)
         t = self.now_ms()
@@ -430,8 +472,8 @@ class World:
         self._log("power", "power", 0, t)
         for gpio in list(self._out):
             self.write(gpio, 0)
-        if self.valve.power_loss(t):
-            self._log("valve", "valve", self.valve.state, t)
+        self.valve.power_loss(t)
+        self._sync_valve(t)
         self.wdt_timeout = 0
         self.timers = []
         self._irqs = {}
@@ -466,6 +508,7 @@ class World:
             self.align(st["now"])
         if "valve" in st:
             self.valve.load(st["valve"])
+            self._valve_logged = self.valve.state
         if "gas" in st:
             g = {}
             for gas in st["gas"]:
