@@ -364,15 +364,23 @@ def non_compliant(session: Session, *, township: str | None = None, as_of: date 
 
 # --- progress ---------------------------------------------------------------------------------
 
-def _need_flags(as_of: date) -> Any:
+def _in_township(q: Any, col: Any, township: str | None) -> Any:
+    """Narrow a per-site subquery to one township's sites by a join (none for the city); a join,
+    because SQLite plans `site_id IN (select ...)` inside a GROUP BY badly (20x slower)."""
+    if not township:
+        return q
+    return q.join(Site, Site.id == col).where(Site.township == township)
+
+
+def _need_flags(as_of: date, township: str | None = None) -> Any:
     """Subquery: per site, 1/0 for each need its in-service assets cover by `as_of`."""
     cols = [Asset.site_id.label("site_id")]
     for need in NEEDS:
         kinds = [k for k, covers in SATISFIES.items() if need in covers]
         cols.append(func.max(case((Asset.kind.in_(kinds), 1), else_=0)).label(need))
-    return (select(*cols).where(Asset.status == AssetStatus.in_service.value, Asset.site_id.is_not(None),
-                                Asset.installed_on <= as_of)
-            .group_by(Asset.site_id).subquery("flags"))
+    q = select(*cols).where(Asset.status == AssetStatus.in_service.value, Asset.site_id.is_not(None),
+                            Asset.installed_on <= as_of)
+    return _in_township(q, Asset.site_id, township).group_by(Asset.site_id).subquery("flags")
 
 
 def _compliant_expr(flags: Any) -> ColumnElement[int]:
@@ -384,17 +392,18 @@ def _compliant_expr(flags: Any) -> ColumnElement[int]:
     return case(*whens, else_=0)
 
 
-def _insp_flags(as_of: date) -> Any:
+def _insp_flags(as_of: date, township: str | None = None) -> Any:
     """Subquery: per site, whether it was self-checked (and passed), spot-checked (and passed)."""
     sc, sp = InspectionKind.self_check.value, InspectionKind.spot_check.value
     ok = InspectionResult.passed.value
-    return (select(
+    q = (select(
         Inspection.site_id.label("site_id"),
         func.max(case((Inspection.kind == sc, 1), else_=0)).label("self_checked"),
         func.max(case((and_(Inspection.kind == sc, Inspection.result == ok), 1), else_=0)).label("self_passed"),
         func.max(case((Inspection.kind == sp, 1), else_=0)).label("spot_checked"),
         func.max(case((and_(Inspection.kind == sp, Inspection.result == ok), 1), else_=0)).label("spot_passed"),
-    ).where(Inspection.inspected_on <= as_of).group_by(Inspection.site_id).subquery("insp"))
+    ).where(Inspection.inspected_on <= as_of))
+    return _in_township(q, Inspection.site_id, township).group_by(Inspection.site_id).subquery("insp")
 
 
 @dataclass
@@ -475,13 +484,14 @@ def progress(session: Session, *, as_of: date | None = None, township: str | Non
     """Progress per township (or, with `township`, per community of it) as of a date, with each
     plan stage's done / target / status. Sorted by area name; `rank()` orders them."""
     as_of = as_of or now().date()
-    flags, insp = _need_flags(as_of), _insp_flags(as_of)
+    flags, insp = _need_flags(as_of, township), _insp_flags(as_of, township)
     area = Site.community if township else Site.township
     area_col = func.coalesce(area, literal("")).label("area")
     compliant = _compliant_expr(flags)
     res = Site.category == "residential"
     non = Site.category == "non_residential"
-    installed = (select(Install.site_id).where(Install.installed_on <= as_of).distinct().subquery("inst"))
+    installed = _in_township(select(Install.site_id).where(Install.installed_on <= as_of), Install.site_id,
+                             township).distinct().subquery("inst")
     open_f = (select(Finding.site_id, func.count().label("n"))
               .where(Finding.found_on <= as_of,
                      (Finding.state == FindingState.open.value) | (Finding.rectified_on > as_of))
