@@ -286,3 +286,14 @@ def test_handler_path__allocates_nothing_under_heap_lock():
     assert [(x[1], x[2]) for x in m.sim.led_log] == [("red", 1)]
     assert m.sim.led_log[0][0] == m.sim.valve_log[0][0] - 100  # closing starts pulse_ms/2 later
     assert m.sim.valve.state == "closing"
+
+
+def test_control__bad_values_say_what_is_wrong():
+    m = _board()
+    assert str(raises(ValueError, m.sim.set_gas, "methane", "lots")) == "gas methane: concentration 'lots' is not a number"
+    assert str(raises(ValueError, m.sim.set_gas, "methane", -1)) == "gas methane: concentration -1 is negative"
+    assert str(raises(ValueError, m.sim.set_gas, "methane", 5, "pct")) == "unit 'pct': expected 'lel' or 'ppm'"
+    assert "ramp_s and after_s must not be negative" in str(raises(ValueError, m.sim.set_gas, "methane", 5, "lel", -1))
+    assert str(raises(ValueError, m.sim.press_button, 0)) == "ms 0: a press lasts more than 0 ms"
+    assert str(raises(ValueError, m.sim.set_climate, None, "wet")) == "rh_pct 'wet': expected 0..100"
+    assert "unknown operation 'fly'" in str(raises(ValueError, m.sim.apply, "fly", {}))

@@ -55,6 +55,8 @@ def to_ppm(gas, value, unit):
     """Concentration in ppm from %LEL (unit 'lel') or ppm (unit 'ppm'); ValueError otherwise."""
     if gas not in GASES:
         raise ValueError("gas %r: expected one of %s" % (gas, ", ".join(GASES)))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("gas %s: concentration %r is not a number" % (gas, value))
     if value < 0:
         raise ValueError("gas %s: concentration %r is negative" % (gas, value))
     if unit == "ppm":

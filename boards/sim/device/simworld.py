@@ -81,6 +81,10 @@ DEFAULT_BOARD = {
 }
 
 
+def _num(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 class BoardReset(BaseException):
     """Raised by machine.reset()/soft_reset() and a watchdog reset: the board restarts.
 
@@ -182,7 +186,7 @@ class World:
     def set_gas(self, gas, value, unit="lel", ramp_s=0, after_s=0):
         """Concentration of one gas: a step (ramp_s=0) or a linear ramp, starting after_s from now."""
         ppm = simphys.to_ppm(gas, value, unit)
-        if ramp_s < 0 or after_s < 0:
+        if not _num(ramp_s) or not _num(after_s) or ramp_s < 0 or after_s < 0:
             raise ValueError("ramp_s and after_s must not be negative (got %r, %r)" % (ramp_s, after_s))
         now = self.now_ms()
         t0 = now + int(after_s * 1000)
@@ -223,16 +227,16 @@ class World:
 
     def set_climate(self, temp_c=None, rh_pct=None):
         if temp_c is not None:
-            if not -40 <= temp_c <= 85:
+            if not _num(temp_c) or not -40 <= temp_c <= 85:
                 raise ValueError("temp_c %r: expected -40..85" % (temp_c,))
             self.sensor.temp_c = float(temp_c)
         if rh_pct is not None:
-            if not 0 <= rh_pct <= 100:
+            if not _num(rh_pct) or not 0 <= rh_pct <= 100:
                 raise ValueError("rh_pct %r: expected 0..100" % (rh_pct,))
             self.sensor.rh_pct = float(rh_pct)
 
     def press_button(self, ms=300, after_s=0):
-        if ms <= 0:
+        if not _num(ms) or ms <= 0:
             raise ValueError("ms %r: a press lasts more than 0 ms" % (ms,))
         self._button_from = self.now_ms() + int(after_s * 1000)
         self._button_until = self._button_from + ms
