@@ -174,3 +174,38 @@ def test_supply_stop__restore_clock(db, town) -> None:  # noqa: ANN001
         service.restore_supply(s, stop_id=stop.id, by="燃气公司", at=removed + timedelta(hours=30))
         s.commit()
         assert service.restore_state(stop) == ("restored_late", None)
+
+
+def test_progress__sql_agrees_with_python_rules(sqlite_db, set_day) -> None:  # noqa: ANN001
+    """The progress query's compliance (the rule table as SQL) matches `rules.site_needs` on a
+    random city with every kind, status and install date mixed in."""
+    import random
+
+    from fleet.campaign.rules import SATISFIES, site_needs
+    from fleet.store.models import Site
+
+    set_day(AS_OF)
+    rng = random.Random(7)
+    expected: dict[str, int] = {}
+    with sqlite_db.session() as s:
+        for i in range(300):
+            cat = rng.choice(["residential", "non_residential"])
+            sup = rng.choice(["pipeline", "lpg"])
+            tw = rng.choice(["甲镇", "乙镇", "丙镇"])
+            site = Site(account_no=f"R{i}", name="x", category=cat, supply=sup, township=tw)
+            s.add(site)
+            s.flush()
+            live = []
+            for _ in range(rng.randrange(4)):
+                kind = rng.choice(list(SATISFIES))
+                status = rng.choice(["in_service", "in_service", "replaced", "removed"])
+                on = rng.choice([date(2023, 1, 1), date(2023, 11, 30), date(2023, 12, 1)])
+                s.add(Asset(kind=kind, site_id=site.id, installed_on=on, status=status))
+                if status == "in_service" and on <= AS_OF:
+                    live.append(kind)
+            expected[tw] = expected.get(tw, 0) + site_needs(cat, sup, live).compliant
+        s.commit()
+        got = {p.area: p.compliant for p in service.progress(s, as_of=AS_OF)}
+        one = {p.area: p.compliant for p in service.progress(s, as_of=AS_OF, township="乙镇")}
+    assert got == expected
+    assert sum(one.values()) == expected["乙镇"]
