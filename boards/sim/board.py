@@ -368,7 +368,11 @@ class VirtualBoard:
         self._child_addr = None
 
     def _wait_ready(self, timeout: float) -> None:
-        if not self._ready.wait(timeout):
+        end = time.monotonic() + timeout
+        while not self._ready.wait(0.05) and time.monotonic() < end:
+            if self.dead_reason:
+                raise SimError("board %s did not boot: %s" % (self.name, self.dead_reason))
+        if not self._ready.is_set():
             raise SimError("board %s did not boot within %.0f s; console:\n%s"
                            % (self.name, timeout, self.console[-2000:].decode(errors="replace")))
 

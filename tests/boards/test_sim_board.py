@@ -289,3 +289,13 @@ def test_friendly_repl__echo_eval_and_blocks(virtual_boards):
         s.write(b"\x04")  # Ctrl-D at the prompt: soft reboot, then main.py would run again
         b.wait_console(b"MPY: soft reboot\r\n", start=mark)
         b.wait_console(b'Type "help()" for more information.\r\n>>> ', start=mark)
+
+
+def test_image__corrupted_flash_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setenv("GASGUARD_SIM_DIR", str(tmp_path / "reg"))
+    b = VirtualBoard("sim", workdir=tmp_path)
+    b.image_path.write_bytes(b"\xff" * b.board.vfs_size)  # erased flash: no filesystem
+    with pytest.raises(SimError) as e:
+        b.start()
+    assert "did not boot" in str(e.value) and "corrupted filesystem" in str(e.value)
+    assert b.pid is None and not b.running
