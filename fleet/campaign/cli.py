@@ -68,7 +68,7 @@ def ledger_import(
 
     database = open_db(db)
     try:
-        with database.session() as session:
+        with database.session() as session, err.status(f"checking and importing {file.name} ..."):
             result = ledger.import_ledger(session, file, township=township, skip_bad=skip_bad, dry_run=dry_run)
     except FleetError as e:
         raise _fail(e.message) from None
@@ -100,7 +100,7 @@ def ledger_export(
         raise _fail(f"--category {category!r}: expected residential or non_residential")
     database = open_db(db)
     try:
-        with database.session() as session:
+        with database.session() as session, err.status("exporting the ledger ..."):
             wb = ledger.export_workbook(session, township=township, category=category)
         n = wb.active.max_row - 1
         wb.save(out)
@@ -130,9 +130,9 @@ def report_monthly(
         raise _fail(str(e)) from None
     database = open_db(db)
     try:
-        with database.session() as session:
+        with database.session() as session, err.status(f"building the {month} report ..."):
             rep = report.monthly_report(session, month=month, township=township, plan=the_plan)
-        report.write(rep, out)
+            report.write(rep, out)
     except FleetError as e:
         raise _fail(e.message) from None
     finally:
