@@ -58,10 +58,11 @@ def test_mpremote__ctrl_c_interrupts_main_and_reset(virtual_boards, tmp_path):
     main = tmp_path / "main.py"
     main.write_bytes(LOOP_MAIN)
     mpremote(b.port, "fs", "cp", str(main), ":main.py")
+    mark = len(b.console)
     mpremote(b.port, "reset")
     _wait(lambda: len(b.boots) == 2, what="the board to reboot")
     assert b.boots[1]["cause"] == 2 and b.boots[1]["detail"] == "machine.reset"
-    start = b.wait_console(b"main: started", start=0)
+    start = b.wait_console(b"main: started", start=mark)
     # main.py loops forever; mpremote's Ctrl-C interrupts it and the raw REPL answers
     assert mpremote(b.port, "exec", "import machine; print(machine.reset_cause())").stdout == "2\n"
     tail = bytes(b.console[start:])
