@@ -205,10 +205,13 @@ def test_two_boards_side_by_side(virtual_boards, tmp_path):
     assert "only_a.py" in mpremote(a.port, "fs", "ls").stdout
     assert "only_a.py" not in mpremote(c.port, "fs", "ls").stdout
     read = "import machine; print(machine.ADC(machine.Pin(34), atten=3).read_uv())"
-    a.set_gas("methane", 40.0)
-    ua = int(mpremote(a.port, "exec", read).stdout)
-    uc = int(mpremote(c.port, "exec", read).stdout)
-    assert ua > 2 * uc
+    a0 = int(mpremote(a.port, "exec", read).stdout)
+    c0 = int(mpremote(c.port, "exec", read).stdout)
+    a.set_gas("methane", 40.0)  # only board a smells gas
+    a1 = int(mpremote(a.port, "exec", read).stdout)
+    c1 = int(mpremote(c.port, "exec", read).stdout)
+    assert a1 > 1.5 * a0, (a0, a1)
+    assert c1 < c0 * 1.05, (c0, c1)  # (c's sensor is still warming up: its reading only falls)
     assert '"name": "esp32-mq4"' in mpremote(c.port, "fs", "cat", "board.json").stdout
 
 
