@@ -38,14 +38,11 @@ def install(board=None, uid=None):
 
 
 def _load(name):
-    # Import a module of this folder under its plain name even when a builtin has that name.
-    saved = sys.modules.pop(name, None)
+    # Import this folder's module of that name even when the builtin one was imported first.
+    sys.modules.pop(name, None)
     path = sys.path[:]
     sys.path[:] = [_DIR]
     try:
-        mod = __import__(name)
+        return __import__(name)
     finally:
         sys.path[:] = path
-        if saved is not None and not hasattr(saved, "sim"):
-            pass
-    return mod
