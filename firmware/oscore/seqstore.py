@@ -13,6 +13,7 @@
 # The storage interface is two methods, so a test or another board can supply its own:
 #   load() -> (limit, fingerprint) or None when nothing was ever stored; raises on corruption
 #   save(limit, fingerprint)       atomic; raises OSError/StoreError when the write fails
+# (tests/firmware/oscore/oscore_helpers.MemorySeqStore is the RAM double the tests use)
 import json
 
 from firmware import store
@@ -43,21 +44,3 @@ class FileSeqStore:
 
     def save(self, limit, fingerprint):
         store.write_atomic(self.path, json.dumps({"limit": limit, "ctx": fingerprint}))
-
-
-class MemorySeqStore:
-    """Keeps the limit in RAM: for tests (a 'reboot' is a new context on the same object)."""
-
-    def __init__(self):
-        self.record = None
-        self.writes = 0
-        self.fail = False
-
-    def load(self):
-        return self.record
-
-    def save(self, limit, fingerprint):
-        if self.fail:
-            raise OSError("simulated flash write failure")
-        self.record = (limit, fingerprint)
-        self.writes += 1

@@ -37,3 +37,22 @@ def raises(exc_type, fn, *args):
 MASTER_SECRET = h("0102030405060708090a0b0c0d0e0f10")
 MASTER_SALT = h("9e7ca92223786340")
 ID_CONTEXT = h("37cbf3210017a2d3")
+
+
+class MemorySeqStore:
+    """firmware/oscore/seqstore's interface in RAM: a 'reboot' is a new context on the same
+    object; `fail` makes writes fail like a worn-out flash."""
+
+    def __init__(self):
+        self.record = None
+        self.writes = 0
+        self.fail = False
+
+    def load(self):
+        return self.record
+
+    def save(self, limit, fingerprint):
+        if self.fail:
+            raise OSError("simulated flash write failure")
+        self.record = (limit, fingerprint)
+        self.writes += 1

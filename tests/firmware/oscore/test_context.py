@@ -12,7 +12,16 @@ from firmware.oscore.errors import (
     EchoRequired,
     ReplayDetected,
 )
-from oscore_helpers import ID_CONTEXT, MASTER_SALT, MASTER_SECRET, h, hx, raises, tmpdir
+from oscore_helpers import (
+    ID_CONTEXT,
+    MASTER_SALT,
+    MASTER_SECRET,
+    MemorySeqStore,
+    h,
+    hx,
+    raises,
+    tmpdir,
+)
 
 ECHO = 252
 
@@ -257,7 +266,7 @@ def test_seq__power_cut_mid_write_keeps_the_old_limit():
 
 
 def test_seq__write_failure_sends_nothing():
-    st = seqstore.MemorySeqStore()
+    st = MemorySeqStore()
     events = []
     ctx = SecurityContext(MASTER_SECRET, b"\x07", b"", store=st, seq_block=2,
                           on_event=lambda k, d: events.append((k, d)))
@@ -292,7 +301,7 @@ def test_seq__unreadable_record_refuses_to_protect():
 
 
 def test_seq__reprovisioned_context_starts_at_zero():
-    st = seqstore.MemorySeqStore()
+    st = MemorySeqStore()
     ctx = SecurityContext(MASTER_SECRET, b"\x07", b"", store=st)
     seen_pivs(ctx, 3)
     events = []
