@@ -56,7 +56,7 @@ DEVICE_DIR = Path(__file__).resolve().parent / "device"
 RUNTIME = DEVICE_DIR / "runtime.py"
 DEFAULT_HEAP = os.environ.get("GASGUARD_SIM_HEAPSIZE", "256k")  # ~68 KB go to the sim itself
 WDT_GRACE_MS = 300       # feeds are reported at most every 100 ms
-CTRL_C_DEBOUNCE_S = 0.2  # two SIGINTs before the first is handled kill the Unix port
+CTRL_C_DEBOUNCE_S = 0.05  # two SIGINTs before the first is handled kill the Unix port
 
 
 _LIVE: set[VirtualBoard] = set()
@@ -338,6 +338,7 @@ class VirtualBoard:
         self._ready.clear()
         self._child_addr = None
         self._wdt_timeout = 0
+        self._last_ctrl_c = 0.0
         self._child = subprocess.Popen(
             [micropython_command(), "-X", "heapsize=" + self.heapsize, str(RUNTIME)],
             stdin=slave_b, stdout=slave_b, stderr=slave_b, cwd=str(self.workdir), env=env,
