@@ -33,7 +33,6 @@ from firmware.oscore.errors import (
     DecodeFailed,
     DecryptionFailed,
     EchoRequired,
-    OscoreError,
     ReplayDetected,
 )
 from firmware.oscore.replay import ReplayWindow
@@ -391,4 +390,4 @@ def from_config(section, store=None, on_event=None):
         raise ValueError("oscore.%s" % e)
 
 
-__all__ = ("SecurityContext", "Binding", "OscoreError", "echo_challenge", "from_config")
+__all__ = ("SecurityContext", "Binding", "echo_challenge", "from_config")

@@ -11,11 +11,9 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import aiocoap
-import pytest
 from aiocoap import resource
 from aiocoap import oscore as ao
 from aiocoap.credentials import CredentialsMap
