@@ -213,7 +213,7 @@ class ADC:
         fs = ADC._FULL_UV[self._atten]
         if uv > fs:
             uv = fs
-        return uv
+        return (uv * 4095 // fs) * fs // 4095  # the 12-bit converter's steps
 
     def read_u16(self):
         raw = self.read_uv() * 4095 // ADC._FULL_UV[self._atten]
