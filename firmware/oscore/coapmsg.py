@@ -10,15 +10,15 @@ from firmware.oscore.errors import Unprotected
 from firmware.oscore.wire import OPTION_OSCORE, split_options
 
 
-def _oscore_option(msg, what):
+def _oscore_option(ctx, msg, what):
     value = None
     for num, v in msg.options:
         if num == OPTION_OSCORE:
             if value is not None:
-                raise Unprotected("%s: more than one OSCORE option" % what)
+                raise ctx.refuse(Unprotected("%s: more than one OSCORE option" % what))
             value = v
     if value is None:
-        raise Unprotected("%s without an OSCORE option" % what)
+        raise ctx.refuse(Unprotected("%s without an OSCORE option" % what))
     return value
 
 
@@ -39,7 +39,7 @@ def protect_request(ctx, msg):
 
 def unprotect_request(ctx, msg):
     """msg becomes the plain request; returns its binding. OscoreError when refused."""
-    opt = _oscore_option(msg, "request")
+    opt = _oscore_option(ctx, msg, "request")
     code, options, payload, binding = ctx.unprotect_request(opt, msg.payload)
     _, outer = split_options(_outer_only(msg.options))
     msg.code = code
@@ -60,7 +60,7 @@ def protect_response(ctx, binding, msg):
 
 def unprotect_response(ctx, binding, msg):
     """msg becomes the plain response. OscoreError when refused (drop it, never answer)."""
-    opt = _oscore_option(msg, "response")
+    opt = _oscore_option(ctx, msg, "response")
     code, options, payload = ctx.unprotect_response(binding, opt, msg.payload)
     msg.code = code
     msg.options = options

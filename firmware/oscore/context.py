@@ -201,7 +201,9 @@ class SecurityContext:
             nonce[i] ^= iv[i]
         return nonce
 
-    def _refuse(self, err):
+    def refuse(self, err):
+        """Count a refusal in `counts` and return the error, for `raise ctx.refuse(...)`
+        (the CoAP layer uses it for the messages it refuses itself, e.g. unprotected)."""
         k = err.kind
         self.counts[k] = self.counts.get(k, 0) + 1
         return err
@@ -215,7 +217,7 @@ class SecurityContext:
     def _open_message(self, nonce_id, nonce_piv, req_kid, req_piv, payload, what):
         n = len(payload) - _TAG_LEN
         if n < 1:
-            raise self._refuse(DecryptionFailed(
+            raise self.refuse(DecryptionFailed(
                 "%s: ciphertext of %d bytes, expected at least %d (code + tag)"
                 % (what, len(payload), _TAG_LEN + 1)))
         buf = bytearray(payload)
@@ -224,7 +226,7 @@ class SecurityContext:
             self._open.open_into(self._make_nonce(nonce_id, nonce_piv), self._aad, buf, n,
                                  alen)
         except DecryptionFailed as e:
-            raise self._refuse(DecryptionFailed("%s: %s (kid %s, Partial IV %s)" % (
+            raise self.refuse(DecryptionFailed("%s: %s (kid %s, Partial IV %s)" % (
                 what, e.message, _hex(req_kid), _hex(req_piv))))
         return buf, n
 
@@ -232,13 +234,13 @@ class SecurityContext:
         try:
             return wire.decode_plaintext(buf, n)
         except DecodeFailed as e:
-            raise self._refuse(DecodeFailed("%s: %s" % (what, e.message)))
+            raise self.refuse(DecodeFailed("%s: %s" % (what, e.message)))
 
     def _option(self, value, what):
         try:
             return wire.decode_option(value)
         except BadOption as e:
-            raise self._refuse(BadOption("%s: %s" % (what, e.message)))
+            raise self.refuse(BadOption("%s: %s" % (what, e.message)))
 
     # -- requests ----------------------------------------------------------------------------
     def protect_request(self, code, options, payload):
@@ -260,19 +262,19 @@ class SecurityContext:
         `code` is the response to send (EchoRequired: a protected one, see errors.py)."""
         piv, kid, kid_context = self._option(option_value, "request")
         if piv is None:
-            raise self._refuse(BadOption("request: OSCORE option without a Partial IV"))
+            raise self.refuse(BadOption("request: OSCORE option without a Partial IV"))
         if kid is None:
-            raise self._refuse(BadOption("request: OSCORE option without a kid"))
+            raise self.refuse(BadOption("request: OSCORE option without a kid"))
         if kid != self.recipient_id:
-            raise self._refuse(ContextNotFound("request: kid %s is not our recipient ID %s"
+            raise self.refuse(ContextNotFound("request: kid %s is not our recipient ID %s"
                                                % (_hex(kid), _hex(self.recipient_id))))
         if kid_context is not None and kid_context != self.id_context:
-            raise self._refuse(ContextNotFound("request: kid context %s is not ours (%s)" % (
+            raise self.refuse(ContextNotFound("request: kid context %s is not ours (%s)" % (
                 _hex(kid_context), _hex(self.id_context))))
         seq = wire.piv_int(piv)
         ready = self.window.ready
         if ready and not self.window.fresh(seq):
-            raise self._refuse(ReplayDetected(
+            raise self.refuse(ReplayDetected(
                 "request: Partial IV %d already seen or below the window (highest %d)"
                 % (seq, self.window.top)))
         buf, n = self._open_message(kid, piv, kid, piv, payload, "request")
@@ -286,7 +288,7 @@ class SecurityContext:
                 self.window.init_seen(seq)
                 self._event(EV_REPLAY_READY, "replay window starts at %d" % seq)
                 return code, options, plain, Binding(kid, piv, True)
-        raise self._refuse(EchoRequired(
+        raise self.refuse(EchoRequired(
             "request: Partial IV %d cannot be checked for replay since boot; Echo sent" % seq,
             Binding(kid, piv, False), self.echo))
 
@@ -314,10 +316,10 @@ class SecurityContext:
         an OscoreError when it fails (s8.4: drop the response, never answer it)."""
         piv, kid, kid_context = self._option(option_value, "response")
         if kid is not None and kid != self.recipient_id:
-            raise self._refuse(ContextNotFound("response: kid %s is not our recipient ID %s"
+            raise self.refuse(ContextNotFound("response: kid %s is not our recipient ID %s"
                                                % (_hex(kid), _hex(self.recipient_id))))
         if kid_context is not None and kid_context != self.id_context:
-            raise self._refuse(ContextNotFound("response: kid context %s is not ours (%s)" % (
+            raise self.refuse(ContextNotFound("response: kid context %s is not ours (%s)" % (
                 _hex(kid_context), _hex(self.id_context))))
         if piv is None:
             buf, n = self._open_message(binding.kid, binding.piv, binding.kid, binding.piv,

@@ -53,3 +53,4 @@ def test_unprotected__refused_with_401():
     e = raises(Unprotected, coapmsg.unprotect_request, dev, m)
     assert e.message == "request: more than one OSCORE option"
     assert m.path == ("valve", "close")  # untouched
+    assert dev.counts == {"unprotected": 2}
