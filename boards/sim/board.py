@@ -170,7 +170,12 @@ class VirtualBoard:
         self.heapsize = heapsize
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="gasguard-sim-"))
-        self.image_path = self._prepare_image(image, in_place, files)
+        try:
+            self.image_path = self._prepare_image(image, in_place, files)
+        except BaseException:
+            if self._own_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         self.events: list[dict[str, Any]] = []
         self.console = bytearray()
         self.boots: list[dict[str, Any]] = []
