@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -83,7 +83,8 @@ def _href(path: str, **params: Any) -> str:
 
 
 NAV = (("progress", "/campaign"), ("sites", "/campaign/sites"), ("non_compliant", "/campaign/non-compliant"),
-       ("report", "/campaign/report"), ("ledger_io", "/campaign/ledger"), ("workorders", "/workorders"))
+       ("spot_check", "/campaign/spot-check"), ("report", "/campaign/report"), ("ledger_io", "/campaign/ledger"),
+       ("workorders", "/workorders"))
 
 
 def render(request: Request, session: Session, name: str, *, title_key: str, active: str, township: str | None,
@@ -263,3 +264,143 @@ def ledger_export(session: SessionDep, township: ScopeDep) -> Response:
     name = f"台账-{township or '全市'}.xlsx"
     return Response(buf.getvalue(), media_type=XLSX,
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"})
+
+
+# --- one site: needs, assets, installs, checks, findings, supply -------------------------------
+
+def _site_in_scope(session: Session, site_id: int, township: str | None) -> Site:
+    site = session.get(Site, site_id)
+    if site is None:
+        raise HTTPException(status_code=404, detail=f"site {site_id} not found")
+    if township and site.township != township:
+        raise HTTPException(status_code=403, detail=f"site {site_id} is not in {township}")
+    return site
+
+
+def _error_page(request: Request, session: Session, township: str | None, e: FleetError) -> HTMLResponse:
+    from fleet.core.errors import http_status
+
+    session.rollback()
+    return render(request, session, "error.html", title_key="error", active="sites", township=township,
+                  status=http_status(e), message=e.message)
+
+
+def _back(site_id: int, township: str | None) -> RedirectResponse:
+    return RedirectResponse(_href(f"/campaign/sites/{site_id}", township=township), status_code=303)
+
+
+@router.get("/sites/{site_id}", response_class=HTMLResponse)
+def site_page(request: Request, session: SessionDep, township: ScopeDep, site_id: int) -> HTMLResponse:
+    from fleet.campaign.models import Finding, Inspection, Install, SupplyStop
+    from fleet.lifecycle.service import asset_lives
+
+    site = _site_in_scope(session, site_id, township)
+    stop = session.scalars(select(SupplyStop).where(SupplyStop.site_id == site.id)
+                           .order_by(SupplyStop.stopped_at.desc(), SupplyStop.id.desc())).first()
+    if stop is not None and stop.restored_at is not None:
+        stop = None  # supplied again: a new stop can be recorded
+    return render(
+        request, session, "site.html", title_key="site_page", active="sites", township=township,
+        site=site, needs=service.needs_of(session, site), lives=asset_lives(session, site_id=site.id),
+        installs=list(session.scalars(select(Install).where(Install.site_id == site.id).order_by(Install.installed_on))),
+        inspections=list(session.scalars(select(Inspection).where(Inspection.site_id == site.id)
+                                         .order_by(Inspection.inspected_on, Inspection.id))),
+        findings=list(session.scalars(select(Finding).where(Finding.site_id == site.id).order_by(Finding.id))),
+        stop=stop, restore=service.restore_state(stop)[0] if stop else None,
+        scope_qs=("?" + urlencode({"township": township})) if township else "")
+
+
+@router.post("/sites/{site_id}/inspect")
+def site_inspect(request: Request, session: SessionDep, township: ScopeDep, site_id: int,
+                 kind: Annotated[str, Form()], inspector: Annotated[str, Form()], result: Annotated[str, Form()],
+                 findings: Annotated[str, Form()] = "", sample: Annotated[str, Form()] = "") -> Response:
+    _site_in_scope(session, site_id, township)
+    try:
+        service.record_inspection(session, kind=kind, site_id=site_id, inspected_on=now().date(), inspector=inspector,
+                                  result=result, findings=findings.splitlines(), sample=sample.strip() or None)
+        session.commit()
+    except FleetError as e:
+        return _error_page(request, session, township, e)
+    return _back(site_id, township)
+
+
+@router.post("/findings/{finding_id}/{action}")
+def finding_action(request: Request, session: SessionDep, township: ScopeDep, finding_id: int, action: str,
+                   name: Annotated[str, Form()]) -> Response:
+    from fleet.campaign.models import Finding
+
+    f = session.get(Finding, finding_id)
+    if f is None:
+        raise HTTPException(status_code=404, detail=f"finding {finding_id} not found")
+    _site_in_scope(session, f.site_id, township)
+    try:
+        if action == "rectify":
+            service.rectify_finding(session, finding_id=finding_id, on=now().date(), by=name)
+        elif action == "close":
+            service.close_finding(session, finding_id=finding_id, on=now().date(), by=name)
+        else:
+            raise HTTPException(status_code=404, detail=f"no action {action!r}; rectify or close")
+        session.commit()
+    except FleetError as e:
+        return _error_page(request, session, township, e)
+    return _back(f.site_id, township)
+
+
+@router.post("/sites/{site_id}/stop")
+def site_stop(request: Request, session: SessionDep, township: ScopeDep, site_id: int,
+              reason: Annotated[str, Form()], name: Annotated[str, Form()]) -> Response:
+    _site_in_scope(session, site_id, township)
+    try:
+        service.stop_supply(session, site_id=site_id, reason=reason, by=name)
+        session.commit()
+    except FleetError as e:
+        return _error_page(request, session, township, e)
+    return _back(site_id, township)
+
+
+@router.post("/stops/{stop_id}/{action}")
+def stop_action(request: Request, session: SessionDep, township: ScopeDep, stop_id: int, action: str,
+                name: Annotated[str, Form()]) -> Response:
+    from fleet.campaign.models import SupplyStop
+
+    stop = session.get(SupplyStop, stop_id)
+    if stop is None:
+        raise HTTPException(status_code=404, detail=f"supply stop {stop_id} not found")
+    _site_in_scope(session, stop.site_id, township)
+    try:
+        if action == "hazard-removed":
+            service.hazard_removed(session, stop_id=stop_id, by=name, plan=load_plan())
+        elif action == "restore":
+            service.restore_supply(session, stop_id=stop_id, by=name)
+        else:
+            raise HTTPException(status_code=404, detail=f"no action {action!r}; hazard-removed or restore")
+        session.commit()
+    except FleetError as e:
+        return _error_page(request, session, township, e)
+    return _back(stop.site_id, township)
+
+
+@router.get("/spot-check", response_class=HTMLResponse)
+def spot_check_page(request: Request, session: SessionDep, township: ScopeDep,
+                    seed: Annotated[str | None, Query(max_length=64)] = None,
+                    as_of: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    """The city's spot-check draw: enter a seed, get the same sample every time."""
+    from fleet.campaign.models import Inspection
+
+    day = _as_of(as_of)
+    plan = load_plan()
+    sample: list[tuple[str, list[Site]]] = []
+    checked: dict[int, str] = {}
+    if seed:
+        drawn = service.draw_spot_check(session, seed=seed, as_of=day, plan=plan, township=township)
+        ids = [i for v in drawn.values() for i in v]
+        sites = {s.id: s for s in session.scalars(select(Site).where(Site.id.in_(ids)))} if ids else {}
+        sample = [(tw, [sites[i] for i in v]) for tw, v in drawn.items()]
+        if ids:
+            for sid, result in session.execute(select(Inspection.site_id, Inspection.result).where(
+                    Inspection.site_id.in_(ids), Inspection.kind == "spot_check", Inspection.sample == seed)
+                    .order_by(Inspection.id)):
+                checked[sid] = result
+    return render(request, session, "spotcheck.html", title_key="spot_check", active="spot_check", township=township,
+                  keep={}, seed=seed, as_of=day, sample=sample, checked=checked,
+                  rate=f"{plan.spot_check_rate:.0%}", minimum=plan.spot_check_minimum)

@@ -152,3 +152,53 @@ def test_workorders__assign_done_close_in_the_browser(browser_page, db, set_day)
         page.screenshot(path=os.path.join(os.environ["GASGUARD_SCREENSHOTS"], "campaign.png"), full_page=True)
         page.goto(f"{url}/campaign/report?month=2023-11&township=城关镇")
         page.screenshot(path=os.path.join(os.environ["GASGUARD_SCREENSHOTS"], "report.png"), full_page=True)
+
+
+def test_site_page__check_findings_and_supply_stop(browser_page, set_day) -> None:  # noqa: ANN001
+    set_day(date(2023, 12, 1))
+    page, url = browser_page
+    page.goto(f"{url}/campaign/non-compliant")
+    page.click('#noncompliant tr[data-account="A-N2"] a')
+    assert page.locator("h1").inner_text() == "用户详情"
+    assert page.locator("#site-missing").inner_text() == "切断阀、金属软管"
+    assert _cells(page, "#assets")[0][:4] == ["报警器", "ALM-OK", "AL-0002", "2023-11-08"]
+    assert _cells(page, "#installs") == [["2023-11-08", "安装队", "500.00", "0.00", "0.00", "500.00"]]
+    page.fill('#inspect-form input[name="inspector"]', "城关镇安委办")
+    page.select_option('#inspect-form select[name="result"]', "fail")
+    page.click("#inspect-form button")  # a failed check without findings is refused, with the reason
+    assert page.locator("#error").inner_text() == "findings: a failed check must say what is to be rectified"
+    page.go_back()
+    page.fill('#inspect-form input[name="inspector"]', "城关镇安委办")
+    page.select_option('#inspect-form select[name="result"]', "fail")
+    page.fill('#inspect-form textarea[name="findings"]', "未安装切断阀\n软管为橡胶管")
+    page.click("#inspect-form button")
+    page.wait_for_selector("#findings tbody tr[data-id]")
+    assert [r[1:4] for r in _cells(page, "#findings")] == [
+        ["未安装切断阀", "待整改", "2023-12-31"], ["软管为橡胶管", "待整改", "2023-12-31"]]
+    page.fill("#stop-form input[name=reason]", "未整改")
+    page.fill("#stop-form input[name=name]", "燃气公司")
+    page.click("#stop-form button")
+    page.wait_for_selector("#supply-state.stopped")
+    for row in ("1", "2"):
+        page.fill(f"#findings tbody tr:nth-child({row}) input", "饭店2")
+        page.click(f"#findings tbody tr:nth-child({row}) button")
+    assert [r[2] for r in _cells(page, "#findings")] == ["已整改", "已整改"]
+    page.fill("#stop-form input[name=name]", "城关镇")
+    page.click("#stop-form button")
+    assert page.locator("#supply-state").inner_text() == "隐患已消除，待恢复供气 · 恢复时限 2023-12-02 09:00 UTC"
+    page.fill("#stop-form input[name=name]", "燃气公司")
+    page.click("#stop-form button")
+    assert page.locator("#supply-state").inner_text() == "正常供气"
+
+
+def test_spot_check_page__same_seed_same_sample(browser_page) -> None:  # noqa: ANN001
+    page, url = browser_page
+    page.goto(f"{url}/campaign/spot-check")
+    page.fill('#draw-form input[name="seed"]', "2023-12")
+    page.fill('#draw-form input[name="as_of"]', "2023-11-30")
+    page.click("#draw-form button")
+    page.wait_for_selector("#sample")
+    first = _cells(page, "#sample")
+    assert [r[0] for r in first].count("城关镇") == 5 and [r[0] for r in first].count("广武镇") == 2
+    page.reload()
+    assert _cells(page, "#sample") == first
