@@ -218,7 +218,7 @@ class VirtualBoard:
         if size != want:
             raise SimError(
                 "%s: image is %d bytes; board %s needs exactly %d (vfs.size 0x%X, %d blocks of %d): "
-                "build it for this board (gasguard image build --board %s)"
+                "build one for this board (gasguard image build --board %s --vfs-out FILE)"
                 % (src, size, self.board.name, want, want, self.board.block_count,
                    self.board.block_size, self.board.name))
         bs, bc = self.board.block_size, self.board.block_count

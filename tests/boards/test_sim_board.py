@@ -231,7 +231,7 @@ def test_image__boots_given_image_and_refuses_wrong_size(virtual_boards, tmp_pat
         VirtualBoard("sim", image=bad, workdir=tmp_path)
     assert str(e.value) == (
         "%s: image is 1048576 bytes; board sim needs exactly 2097152 (vfs.size 0x200000, 512 "
-        "blocks of 4096): build it for this board (gasguard image build --board sim)" % bad)
+        "blocks of 4096): build one for this board (gasguard image build --board sim --vfs-out FILE)" % bad)
 
 
 def test_power__cut_closes_valve_brownout_and_reset_causes(virtual_boards):
