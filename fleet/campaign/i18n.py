@@ -159,6 +159,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "draw": ("抽样", "Draw"),
     "checked": ("抽查结果", "Checked"),
     "sample_rule": ("每个乡镇抽取已安装用户的 {rate}，至少 {minimum} 户", "{rate} of installed sites per township, at least {minimum}"),
+    "record_install": ("登记安装", "Record the install"),
+    "contract_price": ("合同金额(元)", "Contract price (yuan)"),
     "error": ("出错了", "Something went wrong"),
 }
 

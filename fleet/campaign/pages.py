@@ -33,8 +33,9 @@ from fleet.campaign import ledger, report, service
 from fleet.campaign.i18n import translator
 from fleet.campaign.plan import load_plan
 from fleet.campaign.rules import site_needs
+from fleet.campaign.service import ItemSpec
 from fleet.core.clock import now
-from fleet.core.errors import FleetError
+from fleet.core.errors import BadInput, FleetError
 from fleet.store.models import Site
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -306,8 +307,33 @@ def site_page(request: Request, session: SessionDep, township: ScopeDep, site_id
         inspections=list(session.scalars(select(Inspection).where(Inspection.site_id == site.id)
                                          .order_by(Inspection.inspected_on, Inspection.id))),
         findings=list(session.scalars(select(Finding).where(Finding.site_id == site.id).order_by(Finding.id))),
-        stop=stop, restore=service.restore_state(stop)[0] if stop else None,
+        stop=stop, restore=service.restore_state(stop)[0] if stop else None, today=now().date().isoformat(),
         scope_qs=("?" + urlencode({"township": township})) if township else "")
+
+
+@router.post("/sites/{site_id}/install")
+def site_install(request: Request, session: SessionDep, township: ScopeDep, site_id: int,
+                 installer: Annotated[str, Form()], installed_on: Annotated[date, Form()],
+                 kind: Annotated[list[str], Form()], model: Annotated[list[str], Form()],
+                 serial: Annotated[list[str], Form()], price_yuan: Annotated[str, Form()] = "") -> Response:
+    """The install form: up to three items (kind, catalogue model, serial); empty rows are skipped."""
+    from decimal import Decimal, InvalidOperation
+
+    _site_in_scope(session, site_id, township)
+    items = [ItemSpec(k, m.strip() or None, s.strip() or None) for k, m, s in zip(kind, model, serial, strict=False) if k]
+    try:
+        total = None
+        if price_yuan.strip():
+            try:
+                total = int(Decimal(price_yuan.strip()) * 100)
+            except InvalidOperation:
+                raise BadInput(f"contract price {price_yuan!r}: expected an amount in yuan, e.g. 1500 or 1500.50") from None
+        service.record_install(session, site_id=site_id, installed_on=installed_on, installer=installer, items=items,
+                               total_fen=total, plan=load_plan())
+        session.commit()
+    except FleetError as e:
+        return _error_page(request, session, township, e)
+    return _back(site_id, township)
 
 
 @router.post("/sites/{site_id}/inspect")

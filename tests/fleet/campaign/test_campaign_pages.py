@@ -189,6 +189,23 @@ def test_site_page__check_findings_and_supply_stop(browser_page, set_day) -> Non
     page.fill("#stop-form input[name=name]", "燃气公司")
     page.click("#stop-form button")
     assert page.locator("#supply-state").inner_text() == "正常供气"
+    # The missing shutoff and hose are installed from the page: the user pays the contract price.
+    page.fill('#install-form input[name="installer"]', "李师傅")
+    page.fill('#install-form input[name="price_yuan"]', "abc")
+    page.click("#install-form button")
+    assert page.locator("#error").inner_text() == "contract price 'abc': expected an amount in yuan, e.g. 1500 or 1500.50"
+    page.go_back()
+    page.fill('#install-form input[name="installer"]', "李师傅")
+    page.fill('#install-form input[name="price_yuan"]', "1200.50")
+    rows = page.locator("#install-form .item")
+    rows.nth(0).locator("select").select_option("shutoff")
+    rows.nth(0).locator('input[name="model"]').fill("SHUT-OK")
+    rows.nth(0).locator('input[name="serial"]').fill("SH-0099")
+    rows.nth(1).locator("select").select_option("hose")
+    rows.nth(1).locator('input[name="model"]').fill("HOSE")
+    page.click("#install-form button")
+    page.wait_for_selector("#site-missing:text('无')")
+    assert _cells(page, "#installs")[-1] == ["2023-12-01", "李师傅", "1200.50", "0.00", "0.00", "1200.50"]
 
 
 def test_spot_check_page__same_seed_same_sample(browser_page) -> None:  # noqa: ANN001
