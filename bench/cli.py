@@ -47,3 +47,8 @@ def perf(
     if failed:
         typer.echo("failed scenario(s): %s (details in the report)" % ", ".join(failed), err=True)
         raise typer.Exit(1)
+
+
+from bench.hil.cli import run as _hil_run  # noqa: E402  (the HIL suite's command, owned by bench/hil)
+
+app.command("run")(_hil_run)
