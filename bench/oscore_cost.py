@@ -159,6 +159,20 @@ def mp_main(n):
                  _alloc(protect_hb_late),
                  (_wire(2, hb_opts, PAYLOAD), _wire(st["req"][0], [], st["req"][2],
                                                     st["req"][1]))))
+    # the shape fleet/provision issues: a 4-byte Sender ID and an 8-byte ID Context, sent as
+    # kid context in every request (aiocoap finds the context by kid and kid context)
+    big = SecurityContext(SECRET, b"\xa1\xb2\xc3\xd4", FLEET, master_salt=SALT,
+                          id_context=b"\x00\x11\x22\x33\x44\x55\x66\x77")
+    big.seq = 1000
+
+    def protect_hb_fleet_ids():
+        st["req"] = big.protect_request(2, hb_opts, PAYLOAD)
+
+    protect_hb_fleet_ids()
+    rows.append(("protect_request 100 B, 4 B kid + 8 B kid context", _time(protect_hb_fleet_ids, n),
+                 _alloc(protect_hb_fleet_ids),
+                 (_wire(2, hb_opts, PAYLOAD), _wire(st["req"][0], [], st["req"][2],
+                                                    st["req"][1]))))
     for name, us, alloc, wire in rows:
         if wire is None:
             print("ROW|%s|%d|%d||" % (name, us, alloc))

@@ -1,8 +1,9 @@
 # A device-side OSCORE peer for the aiocoap interop tests, run by the real MicroPython binary:
 # our OSCORE context, firmware/coap.Message for the CoAP framing, and a plain UDP socket.
 #
-#   micropython oscore_udp_peer.py client <port> <seq_path> <count>   uplinks to aiocoap
-#   micropython oscore_udp_peer.py server <port> <seq_path> <count>   answers aiocoap's requests
+#   micropython oscore_udp_peer.py client <port> <seq_path> <count> [<sender_id> <id_context>]
+#   micropython oscore_udp_peer.py server <port> <seq_path> <count>
+# (client: uplinks to aiocoap; server: answers aiocoap's requests; IDs in hex, "-" for none)
 #
 # It prints one line per exchange ("RESP ...", "REQ ...", "ECHO ...", "REFUSED ...") for the
 # test to check, and "DONE" at the end. Kept minimal: the real endpoint is firmware/coap*.
@@ -27,14 +28,17 @@ def hx(b):
     return "".join("%02x" % x for x in b)
 
 
-def context(seq_path):
-    return SecurityContext(SECRET, DEVICE_ID, FLEET_ID, master_salt=SALT,
+def context(seq_path, sender_id=DEVICE_ID, id_context=None):
+    return SecurityContext(SECRET, sender_id, FLEET_ID, master_salt=SALT, id_context=id_context,
                            store=FileSeqStore(seq_path), seq_block=4,
                            on_event=lambda k, d: print("EVENT", k))
 
 
 def addr(port):
     return socket.getaddrinfo("127.0.0.1", port)[0][-1]
+
+
+datagram = [b""]  # the last request sent, for its size
 
 
 def exchange(sock, peer, ctx, mid, options, payload):
@@ -45,7 +49,8 @@ def exchange(sock, peer, ctx, mid, options, payload):
     for o in outer_opts:
         m.options.append(o)
     m.options.append((OSCORE, bytes(opt)))
-    sock.sendto(m.encode(), peer)
+    datagram[0] = m.encode()
+    sock.sendto(datagram[0], peer)
     while True:
         data, _ = sock.recvfrom(1500)
         r = coap.Message.decode(data)
@@ -54,8 +59,8 @@ def exchange(sock, peer, ctx, mid, options, payload):
     return ctx.unprotect_response(binding, r.option(OSCORE) or b"", r.payload)
 
 
-def client(port, seq_path, count):
-    ctx = context(seq_path)
+def client(port, seq_path, count, sender_id=DEVICE_ID, id_context=None):
+    ctx = context(seq_path, sender_id, id_context)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(5)
     peer = addr(port)
@@ -67,7 +72,7 @@ def client(port, seq_path, count):
             print("ECHO", hx(echo))
             code, ropts, payload = exchange(sock, peer, ctx, 200 + i,
                                             options + [(ECHO, echo)], HEARTBEAT)
-        print("RESP", code, hx(payload), ctx.seq)
+        print("RESP", code, hx(payload), ctx.seq, "wire", len(datagram[0]))
     print("DONE")
 
 
@@ -115,5 +120,12 @@ def server(port, seq_path, count):
 
 
 if __name__ == "__main__":
+    import binascii
+
     _mode, _port, _path, _count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    (client if _mode == "client" else server)(_port, _path, _count)
+    if _mode == "client" and len(sys.argv) > 6:
+        _sid = b"" if sys.argv[5] == "-" else binascii.unhexlify(sys.argv[5])
+        _cid = None if sys.argv[6] == "-" else binascii.unhexlify(sys.argv[6])
+        client(_port, _path, _count, _sid, _cid)
+    else:
+        (client if _mode == "client" else server)(_port, _path, _count)

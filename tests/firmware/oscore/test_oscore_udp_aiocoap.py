@@ -35,22 +35,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fleet_context(d: Path, *, window_lost: bool = False,
-                  secret: bytes = SECRET) -> ao.FilesystemSecurityContext:
+def fleet_context(d: Path, *, window_lost: bool = False, secret: bytes = SECRET,
+                  device_id: bytes = DEVICE_ID,
+                  id_context: bytes | None = None) -> ao.FilesystemSecurityContext:
     d.mkdir(parents=True, exist_ok=True)
-    (d / "settings.json").write_text(json.dumps({
-        "sender-id_hex": "", "recipient-id_hex": DEVICE_ID.hex(), "secret_hex": secret.hex(),
-        "salt_hex": SALT.hex()}))
+    settings = {"sender-id_hex": "", "recipient-id_hex": device_id.hex(),
+                "secret_hex": secret.hex(), "salt_hex": SALT.hex()}
+    if id_context is not None:
+        settings["id-context_hex"] = id_context.hex()
+    (d / "settings.json").write_text(json.dumps(settings))
     if window_lost:
         (d / "sequence.json").write_text(json.dumps({"next-to-send": 7, "received": "unknown"}))
     return ao.FilesystemSecurityContext(str(d))
 
 
-def start_peer(mode: str, port: int, seq_path: Path, count: int) -> subprocess.Popen:
+def start_peer(mode: str, port: int, seq_path: Path, count: int,
+               extra: tuple[str, ...] = ()) -> subprocess.Popen:
     env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(HERE), str(REPO)]))
     return subprocess.Popen(
         [micropython_binary(), "-X", "heapsize=160k", str(PEER), mode, str(port), str(seq_path),
-         str(count)], env=env, cwd=str(HERE), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         str(count), *extra], env=env, cwd=str(HERE), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
 
 
@@ -65,7 +69,8 @@ class Heartbeats(resource.Resource):
         return aiocoap.Message(code=aiocoap.CHANGED, payload=b"\xa1\x01" + bytes([len(self.seen)]))
 
 
-async def _fleet_server(fleet: ao.FilesystemSecurityContext, count: int, seq_path: Path):
+async def _fleet_server(fleet: ao.FilesystemSecurityContext, count: int, seq_path: Path,
+                        extra: tuple[str, ...] = ()):
     hb = Heartbeats()
     site = resource.Site()
     site.add_resource(["hb"], hb)
@@ -81,7 +86,7 @@ async def _fleet_server(fleet: ao.FilesystemSecurityContext, count: int, seq_pat
             if attempt == 4:
                 raise
     try:
-        proc = start_peer("client", port, seq_path, count)
+        proc = start_peer("client", port, seq_path, count, extra)
         out, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 60)
     finally:
         await server.shutdown()
@@ -93,8 +98,24 @@ def test_device_uplinks__aiocoap_server_accepts_and_answers(tmp_path):
     lines, hb = asyncio.run(_fleet_server(fleet_context(tmp_path / "fleet"), 3, tmp_path / "seq"))
     assert hb.seen == [bytes(range(100))] * 3
     resp = [ln for ln in lines if ln.startswith("RESP")]
-    assert resp == ["RESP 68 a10101 1", "RESP 68 a10102 2", "RESP 68 a10103 3"]
+    # datagram: 4 header + 2 token + OSCORE option (1 + flags, Partial IV, kid 2a) + marker
+    # + ciphertext (code, Uri-Path hb, Content-Format, marker, 100 bytes, 8-byte tag)
+    assert resp == ["RESP 68 a10101 1 wire 126", "RESP 68 a10102 2 wire 126",
+                    "RESP 68 a10103 3 wire 126"]
     assert lines[0] == "EVENT oscore_seq_new" and lines[-1] == "DONE"
+
+
+def test_device_uplinks__with_the_fleets_provisioning_shape(tmp_path):
+    """What fleet/provision issues: a 4-byte Sender ID and an 8-byte ID Context, which the
+    device sends as kid context (aiocoap finds the context by kid and kid context)."""
+    sid, cid = bytes.fromhex("a1b2c3d4"), bytes.fromhex("0011223344556677")
+    fleet = fleet_context(tmp_path / "fleet", device_id=sid, id_context=cid)
+    lines, hb = asyncio.run(_fleet_server(fleet, 2, tmp_path / "seq", (sid.hex(), cid.hex())))
+    assert hb.seen == [bytes(range(100))] * 2
+    # 13 more bytes than above: kid 4 bytes instead of 1 (+3), kid context s + 8 bytes (+9),
+    # and the option value is now 15 bytes long, which takes an extended length byte (+1)
+    assert [ln for ln in lines if ln.startswith("RESP")] == [
+        "RESP 68 a10101 1 wire 139", "RESP 68 a10102 2 wire 139"]
 
 
 def test_device_reboot__continues_without_reusing_a_sequence_number(tmp_path):
@@ -105,7 +126,7 @@ def test_device_reboot__continues_without_reusing_a_sequence_number(tmp_path):
     lines, hb = asyncio.run(_fleet_server(fleet, 2, seq))
     assert "EVENT oscore_seq_new" not in lines
     # block of 4: first boot used 0, 1 (limit 4); the second starts at 4
-    assert [ln.split()[-1] for ln in lines if ln.startswith("RESP")] == ["5", "6"]
+    assert [ln.split()[3] for ln in lines if ln.startswith("RESP")] == ["5", "6"]
     assert len(hb.seen) == 2  # aiocoap's replay window accepted both
 
 
@@ -113,7 +134,8 @@ def test_fleet_restart__device_answers_the_echo_challenge(tmp_path):
     fleet = fleet_context(tmp_path / "fleet", window_lost=True)
     lines, hb = asyncio.run(_fleet_server(fleet, 1, tmp_path / "seq"))
     assert any(ln.startswith("ECHO ") for ln in lines), lines
-    assert [ln for ln in lines if ln.startswith("RESP")] == ["RESP 68 a10101 2"]
+    # the repeated uplink carries the 8-byte Echo inside: + 10 bytes (header, delta, value)
+    assert [ln for ln in lines if ln.startswith("RESP")] == ["RESP 68 a10101 2 wire 136"]
     assert len(hb.seen) == 1
 
 
