@@ -193,6 +193,7 @@ class VirtualBoard:
         self._wdt_fed = 0.0
         self._last_ctrl_c = 0.0
         self._pending_ctrl_c = False
+        self._console_raw = False
         self._powered = False
         self._crashes: list[float] = []
         self.dead_reason = ""
@@ -344,6 +345,7 @@ class VirtualBoard:
         self._child_addr = None
         self._wdt_timeout = 0
         self._last_ctrl_c = 0.0
+        self._console_raw = False
         self._child = subprocess.Popen(
             [micropython_command(), "-X", "heapsize=" + self.heapsize, str(RUNTIME)],
             stdin=slave_b, stdout=slave_b, stderr=slave_b, cwd=str(self.workdir), env=env,
@@ -623,6 +625,10 @@ class VirtualBoard:
         if ev == "feed":
             self._wdt_fed = time.monotonic()
             return
+        if ev == "kbd_intr":
+            self._set_console_raw(msg.get("c") != 3)
+            self._send_child({"op": "kbd_intr_ok"})
+            return
         if ev == "wdt":
             self._wdt_timeout = int(msg["timeout"])
             self._wdt_fed = time.monotonic()
@@ -630,6 +636,20 @@ class VirtualBoard:
             self._shadow.valve.load(msg["valve"])
             return
         self._event(msg)
+
+    def _set_console_raw(self, raw: bool) -> None:
+        # kbd_intr(-1) on the board: byte 3 is data, output bytes pass uncooked
+        if self._master_b < 0 or raw == self._console_raw:
+            return
+        attrs = termios.tcgetattr(self._master_b)
+        if raw:
+            attrs[3] &= ~termios.ISIG
+            attrs[1] &= ~termios.ONLCR
+        else:
+            attrs[3] |= termios.ISIG
+            attrs[1] |= termios.ONLCR
+        termios.tcsetattr(self._master_b, termios.TCSANOW, attrs)
+        self._console_raw = raw
 
     def _write_child(self, data: bytes) -> None:
         if self._master_b < 0:
@@ -642,6 +662,9 @@ class VirtualBoard:
     def _from_console(self, data: bytes) -> None:
         # Bytes from mpremote to the board. Ctrl-C becomes SIGINT through the child's ISIG;
         # a second one before MicroPython handled the first would make the Unix port exit(1).
+        if self._console_raw:
+            self._write_child(data)
+            return
         out = bytearray()
         for b in data:
             if b == 3:

@@ -303,3 +303,24 @@ def test_image__corrupted_flash_is_reported(tmp_path, monkeypatch):
         b.start()
     assert "did not boot" in str(e.value) and "corrupted filesystem" in str(e.value)
     assert b.pid is None and not b.running
+
+
+def test_mpremote__mount_binary_protocol_then_ctrl_c_still_works(virtual_boards, tmp_path):
+    d = tmp_path / "host"
+    d.mkdir()
+    (d / "data.bin").write_bytes(bytes(range(256)))  # bytes 3 and 10 must pass untouched both ways
+    (d / "mod.py").write_text("VALUE = 42\n")
+    b = virtual_boards()
+    code = ("import mod, hashlib, binascii\n"
+            "print(mod.VALUE, binascii.hexlify(hashlib.sha256(open('data.bin','rb').read()).digest()).decode())")
+    import hashlib
+
+    out = mpremote(b.port, "mount", str(d), "exec", code).stdout
+    assert out.endswith("42 %s\n" % hashlib.sha256(bytes(range(256))).hexdigest()), out
+    main = tmp_path / "main.py"
+    main.write_bytes(LOOP_MAIN)
+    mpremote(b.port, "fs", "cp", str(main), ":main.py")
+    mark = len(b.console)
+    mpremote(b.port, "reset")
+    b.wait_console(b"main: started", start=mark)
+    assert mpremote(b.port, "eval", "6 * 7").stdout.strip() == "42"  # Ctrl-C interrupted main.py

@@ -59,6 +59,7 @@ class Link:
         self.p = _real_poll()
         self.p.register(self.s, select.POLLIN)
         self.last_feed = -1000
+        self.world = None
 
     def send(self, obj):
         try:
@@ -75,6 +76,23 @@ class Link:
         if self.p.poll(timeout_ms):
             return json.loads(self.s.recv(4096))
         return None
+
+    def request(self, obj, reply_op, timeout_ms=2000):
+        """Send and wait for the launcher's reply; control messages meanwhile still apply."""
+        self.send(obj)
+        end = time.ticks_add(time.ticks_ms(), timeout_ms)
+        while time.ticks_diff(end, time.ticks_ms()) > 0:
+            msg = self.recv(20)
+            if msg is None:
+                continue
+            if msg.get("op") == reply_op:
+                return True
+            if self.world is not None:
+                try:
+                    self.world.apply(msg["op"], msg.get("args") or {})
+                except Exception as e:  # noqa: BLE001
+                    self.send({"ev": "error", "op": msg.get("op"), "err": str(e)})
+        return False
 
     def poll(self, world):
         while self.p.poll(0):
@@ -150,6 +168,36 @@ class Poll:
         return self.poll(timeout, flags)
 
 
+_kbd = [3]
+_link = [None]
+
+
+def set_kbd_intr(c):
+    """micropython.kbd_intr on the virtual board.
+
+    The console is a pty: with Ctrl-C enabled its line discipline turns byte 3 into SIGINT and
+    cooks "\n" into "\r\n" (as the board's text output); with kbd_intr(-1) (mpremote mount's
+    binary protocol) both must stop, so the launcher switches the pty and acknowledges before
+    any binary byte is written. The Unix port's own SIGINT handler stays installed.
+    """
+    c = 3 if c == 3 else -1
+    if c == _kbd[0]:
+        return
+    _kbd[0] = c
+    _link[0].request({"ev": "kbd_intr", "c": c}, "kbd_intr_ok")
+
+
+class MicroPythonModule:
+    def __init__(self, real):
+        for k in dir(real):
+            if not k.startswith("__") and k != "kbd_intr":
+                setattr(self, k, getattr(real, k))
+        self.__name__ = "micropython"
+
+    def kbd_intr(self, c):
+        set_kbd_intr(c)
+
+
 class SelectModule:
     def __init__(self, real):
         for k in dir(real):
@@ -223,6 +271,7 @@ class Repl:
         """Compile and run; None on success, else the exception (KeyboardInterrupt included)."""
         if isinstance(src, bytes):
             src = src.decode()
+        set_kbd_intr(3)  # pyexec re-enables Ctrl-C for every execution
         try:
             exec(compile(src, name, mode), self.g)
             return None
@@ -386,6 +435,8 @@ def main():
     world = simworld.World(board, bytes.fromhex(_cfg["uid"]))
     machine.sim = world
     link = Link(_cfg["ctl"])
+    _link[0] = link
+    link.world = world
     world.link = link
     link.send({"ev": "hello"})
     st = link.recv(3000)
@@ -405,6 +456,7 @@ def main():
     sys.modules["boardnet"] = boardnet
     sys.modules["time"] = TimeModule(time)
     sys.modules["select"] = SelectModule(select)
+    sys.modules["micropython"] = MicroPythonModule(micropython)
     mount(_cfg["image"], board)
     keep = set(sys.modules)
     repl = Repl()
