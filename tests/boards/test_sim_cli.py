@@ -30,8 +30,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_sim_up__port_first_control_and_sigterm(tmp_path):
-    env = dict(os.environ, GASGUARD_SIM_DIR=str(tmp_path / "reg"))
+def test_sim_up__port_first_control_and_sigterm(tmp_path, monkeypatch):
+    monkeypatch.setenv("GASGUARD_SIM_DIR", str(tmp_path / "reg"))
+    env = dict(os.environ)
     proc = subprocess.Popen([GASGUARD, "sim", "up", "--board", "sim", "--name", "cli-board"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -48,17 +49,13 @@ def test_sim_up__port_first_control_and_sigterm(tmp_path):
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 1
         assert r.stderr.strip() == "error: board cli-board: the valve is already open"
-        os.environ["GASGUARD_SIM_DIR"] = env["GASGUARD_SIM_DIR"]
-        try:
-            client = connect(port)
-            st = client.state()
-            client.power_cut()
-            assert client.state()["running"] is False
-            client.power_restore()
-            assert [b["cause"] for b in client.state()["boots"]] == [1, 1]
-            assert client.events(kind="power")[-1]["v"] == 1
-        finally:
-            del os.environ["GASGUARD_SIM_DIR"]
+        client = connect(port)
+        st = client.state()
+        client.power_cut()
+        assert client.state()["running"] is False
+        client.power_restore()
+        assert [b["cause"] for b in client.state()["boots"]] == [1, 1]
+        assert client.events(kind="power")[-1]["v"] == 1
         child = client.state()["pid"]
         assert st["name"] == "cli-board" and _alive(child)
         proc.send_signal(signal.SIGTERM)
