@@ -94,6 +94,11 @@ class BoardSession:
             raise BoardError(f"{self.port}: no MicroPython raw REPL answered ({e}); is this a gasguard board "
                              "with MicroPython flashed, and is nothing else using the port?") from None
 
+    def reconnect(self) -> None:
+        """Close and connect again (after the board reset under us, say)."""
+        self.close()
+        self._connect()
+
     def close(self) -> None:
         if self.t is not None:
             try:

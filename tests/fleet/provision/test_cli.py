@@ -1,0 +1,58 @@
+"""`gasguard provision` end to end: the real command (a child process, the real mpremote
+transport) against a virtual board booted from the factory vfs image and a real fleet process."""
+
+from __future__ import annotations
+
+import json
+
+from boards.sim.board import read_image
+from conftest import BOARD_HEAP, provision_cli
+from fleet.provision.service import fingerprint
+
+
+def _board_files(b):
+    return read_image(b.image_path.read_bytes(), b.board.block_size, b.board.block_count)
+
+
+def test_provision__registers_and_passes_acceptance_then_rerun_is_identical(virtual_boards, factory_vfs,
+                                                                            fleet_process):
+    b = virtual_boards(image=factory_vfs, heapsize=BOARD_HEAP)
+    token = fleet_process.token()
+    dev_id = "gg-" + b.uid.hex()
+    args = ["--port", b.port, "--site", "HZ-0001", "--fleet", fleet_process.url, "--token", token,
+            "--sp-low", "20", "--board", "sim"]
+    r = provision_cli(*args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[6/6] Acceptance test" in r.stdout
+    assert "provisioned" in r.stdout
+
+    # the fleet: registered, with the site, the key it issued, a passed acceptance on record
+    dev = fleet_process.api("GET", f"/devices/{dev_id}").json()
+    assert dev["registered_at"] and dev["site_code"] == "HZ-0001" and dev["uid"] == b.uid.hex()
+    acc = fleet_process.api("GET", f"/provision/devices/{dev_id}/acceptance",
+                            headers={"Authorization": f"Bearer {token}"}).json()
+    assert [a["result"] for a in acc] == ["pass"]
+    assert acc[0]["checks"]["fleet_alarm"] and acc[0]["checks"]["valve_closed"] and acc[0]["checks"]["buzzer"]
+    # the test alarm is closed as a test, so no operator is left with it
+    alarms = fleet_process.api("GET", "/alarms", params={"device_id": dev_id}).json()["data"]
+    assert alarms and all(a["state"] == "resolved" and "acceptance" in (a["note"] or "") for a in alarms)
+
+    # the board: normal boot (no /maint), the configuration as written, the key the fleet issued
+    files = _board_files(b)
+    assert "/maint" not in files and "/config.json.tmp" not in files
+    cfg = json.loads(files["/config.json"])
+    assert cfg["device_id"] == dev_id and cfg["site"] == "HZ-0001" and cfg["alarm"] == {"low": 20.0}
+    assert cfg["fleet"] == {"host": "127.0.0.1", "port": fleet_process.coap_port}
+    key = fleet_process.api("POST", f"/provision/devices/{dev_id}/key", json={"uid": b.uid.hex()},
+                            headers={"Authorization": f"Bearer {token}"}).json()
+    assert key["in_use"] and key["oscore"] is None  # in use: the secret is not sent again
+    assert fingerprint(cfg["oscore"]) == key["fingerprint"]
+    assert b.valve_state == "open"  # reopened after the test
+
+    # again: same device id, same key, same bytes; only the reboot and registration happen again
+    before = files["/config.json"]
+    r2 = provision_cli(*args, "--no-acceptance")
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+    assert "the key the board already holds" in r2.stdout
+    assert "already holds exactly this configuration" in r2.stdout
+    assert _board_files(b)["/config.json"] == before
