@@ -438,10 +438,7 @@ class World:
 
     def wdt_arm(self, timeout):
         t = self.now_ms()
-        if self.wdt_timeout:
-            self.wdt_timeout = max(self.wdt_timeout, timeout)  # ESP32: cannot be shortened or stopped
-        else:
-            self.wdt_timeout = timeout
+        self.wdt_timeout = timeout  # ESP32: a new WDT() changes the timeout; nothing stops it
         self.wdt_fed = t
         if self.link is not None:
             self.link.send({"ev": "wdt", "timeout": self.wdt_timeout, "t": t})
