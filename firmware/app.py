@@ -367,6 +367,8 @@ class App:
                                      log=_log)
         except Exception as e:  # noqa: BLE001 - no network: detection goes on without it
             _log("network not started: %r" % (e,))
+            if hasattr(sys, "print_exception"):
+                sys.print_exception(e)
             self.endpoint = None
             self.reporter = None
 

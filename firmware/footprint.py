@@ -65,6 +65,7 @@ print("@@fp " + json.dumps({"heap_total": gc.mem_alloc() + gc.mem_free(),
     "before_sim": m0, "after_sim": m_sim, "after_build": m_built,
     "steady_after_gc": gc.mem_alloc(),
     "alarm": a.alarm.level, "valve": a.valve.state, "events": a.outbox.last,
+    "network": a.reporter is not None, "crashes": a.crashes,
     "samples": a.detector.samples, "max_in_use": max(samples) if samples else 0}))
 """
 
@@ -142,7 +143,17 @@ def _run_once(lib: Path, sim: Path, root: Path, heap_bytes: int, seconds: float)
     line = [x for x in proc.stdout.splitlines() if x.startswith("@@fp ")]
     if proc.returncode != 0 or not line:
         return (proc.stdout + proc.stderr)[-2000:]
-    return json.loads(line[-1][5:])
+    out = json.loads(line[-1][5:])
+    # the app may keep detecting while a part of it (reporting) did not fit: not complete
+    out["complete"] = bool(out["network"] and not out["crashes"]
+                           and "MemoryError" not in proc.stdout)
+    if not out["complete"]:
+        out["log"] = proc.stdout[-1500:]
+    return out
+
+
+def _fits(r: dict | str) -> bool:
+    return not isinstance(r, str) and r["complete"]
 
 
 def run(heap: str = "160k", seconds: float = 25.0, find_min: bool = False) -> dict:
@@ -158,16 +169,29 @@ def run(heap: str = "160k", seconds: float = 25.0, find_min: bool = False) -> di
         out = _run_once(lib, sim, root, app_heap + sim_share, seconds)
         if isinstance(out, str):
             raise RuntimeError("the app did not run with a %s heap of its own:\n%s" % (heap, out))
+        fits = _fits(out)
+        requested = out
         if find_min:
-            lo, hi = 32 * 1024, app_heap  # fails at lo (assumed), runs at hi
+            # smallest heap (4 KB steps) in which the whole app, reporting included, runs
+            lo, hi = 32 * 1024, app_heap
+            while not fits:
+                lo, hi = hi, hi * 2
+                if hi > 4 * 1024 * 1024:
+                    raise RuntimeError("the app does not run even in 4 MB:\n" + out)
+                out = _run_once(lib, sim, root, hi + sim_share, seconds)
+                fits = _fits(out)
             while hi - lo > 4 * 1024:
                 mid = (lo + hi) // 2 // 1024 * 1024
                 r = _run_once(lib, sim, root, mid + sim_share, min(seconds, 12.0))
-                if isinstance(r, str):
+                if not _fits(r):
                     lo = mid
                 else:
                     hi = mid
             out["app_min_heap"] = hi
+            # what happened in the requested heap itself
+            out["requested_complete"] = requested["complete"]
+            out["requested_alarm"] = requested["alarm"]
+            out["requested_valve"] = requested["valve"]
     out["heap"] = heap
     out["sim_machine"] = sim_share - out["before_sim"]
     # what the app holds (live objects after a collection), without the simulated machine

@@ -41,6 +41,7 @@ _S_COUNT = const(2)  # trips so far (the task compares with what it has handled)
 _S_PULSING = const(3)  # 1 while a close pulse is on the drive pin
 
 _FB_DEBOUNCE_MS = const(1000)
+_SETTLE_MS = const(500)  # after pulse + closing time, before the feedback must agree
 F_FEEDBACK = const(32)
 
 
@@ -156,7 +157,8 @@ class Valve:
             self.handle(now_ms)
         fb = self._fb
         if self.state == CLOSING:
-            if ticks_diff(now_ms, self._closing_since) < self.closing_ms:
+            # a pulse valve starts closing when the pulse releases its latch
+            if ticks_diff(now_ms, self._closing_since) < self.closing_ms + self.pulse_ms + _SETTLE_MS:
                 return
             if fb is None or fb.value() == self._fb_closed:
                 self.state = CLOSED

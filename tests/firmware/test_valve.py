@@ -71,10 +71,10 @@ def test_valve__closes_confirms_by_feedback_and_reports_once():
     assert v.state == valve.CLOSING
     assert ev == [("valve_closed", {"src": "alarm"})]
     fb.level = 0  # the valve reached closed
-    v.poll(t0 + 1600)
+    v.poll(t0 + 2200)
     assert v.state == valve.CLOSED and v.fault == 0
     v.trip(valve.SRC_COMPARATOR)  # a second trip while closed: no second event
-    v.poll(t0 + 1700)
+    v.poll(t0 + 2300)
     assert len(ev) == 1
 
 
@@ -82,9 +82,9 @@ def test_valve__feedback_that_stays_open_is_a_fault_after_one_retry():
     v, drive, fb, flag, ev = make()
     v.trip(valve.SRC_ALARM)
     t0 = v.last_trip()[0]
-    v.poll(t0 + 1600)  # retry pulse
+    v.poll(t0 + 2200)  # pulse + closing + settle: retry pulse
     assert v.last_trip()[2] == 2 and v.fault == 0
-    v.poll(t0 + 3200)
+    v.poll(t0 + 4400)
     assert v.fault == valve.F_FEEDBACK
     assert v.state == valve.CLOSING
 
@@ -94,7 +94,7 @@ def test_valve__never_drives_open_and_a_reopen_by_hand_is_reported():
     v.trip(valve.SRC_ALARM)
     t0 = v.last_trip()[0]
     fb.level = 0
-    v.poll(t0 + 1600)
+    v.poll(t0 + 2200)
     v.service(t0 + 5000)
     # every level the firmware wrote to a pulse valve's drive: idle (0) and close pulses (1);
     # a pulse valve has no "open" level at all
