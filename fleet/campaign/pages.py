@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
@@ -128,7 +128,7 @@ def progress_page(request: Request, session: SessionDep, township: ScopeDep,
         areas = service.rank(areas)
     total = service.totals(areas, name="total", plan=plan, as_of=day)
     return render(request, session, "progress.html", title_key="progress", active="progress", township=township,
-                  areas=areas, total=total, as_of=day)
+                  keep={"as_of": as_of} if as_of else {}, areas=areas, total=total, as_of=day)
 
 
 @router.get("/sites", response_class=HTMLResponse)
@@ -231,6 +231,8 @@ def _ledger_render(request: Request, session: Session, township: str | None, sta
     return render(request, session, "ledger.html", title_key="ledger_io", active="ledger_io", township=township,
                   status=status, template_href="/campaign/ledger/template.xlsx",
                   export_href=_href("/campaign/ledger/export.xlsx", township=township),
+                  export_res_href=_href("/campaign/ledger/export.xlsx", township=township, category="residential"),
+                  export_non_href=_href("/campaign/ledger/export.xlsx", township=township, category="non_residential"),
                   import_href=_href("/campaign/ledger", township=township), **({"result": None, "error": None} | ctx))
 
 
@@ -257,12 +259,15 @@ def ledger_template() -> Response:
 
 
 @router.get("/ledger/export.xlsx")
-def ledger_export(session: SessionDep, township: ScopeDep) -> Response:
+def ledger_export(session: SessionDep, township: ScopeDep,
+                  category: Annotated[Literal["residential", "non_residential"] | None, Query()] = None) -> Response:
+    """The ledger as Excel; STANDARDS keeps residential and non-residential ledgers apart."""
     from io import BytesIO
 
     buf = BytesIO()
-    ledger.export_workbook(session, township=township).save(buf)
-    name = f"台账-{township or '全市'}.xlsx"
+    ledger.export_workbook(session, township=township, category=category).save(buf)
+    part = {"residential": "-居民", "non_residential": "-非居民"}.get(category or "", "")
+    name = f"台账-{township or '全市'}{part}.xlsx"
     return Response(buf.getvalue(), media_type=XLSX,
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"})
 

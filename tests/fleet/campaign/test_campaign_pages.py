@@ -93,6 +93,15 @@ def test_ledger__upload_rejected_rows_then_skip_bad(browser_page, tmp_path) -> N
     with page.expect_download() as dl:
         page.click("#export")
     assert dl.value.suggested_filename == "台账-城关镇.xlsx"
+    with page.expect_download() as dl:
+        page.click("#export-non")
+    assert dl.value.suggested_filename == "台账-城关镇-非居民.xlsx"
+    from openpyxl import load_workbook
+
+    from io import BytesIO
+
+    ws = load_workbook(BytesIO(Path(dl.value.path()).read_bytes()))["台账"]
+    assert [r[0] for r in ws.iter_rows(min_row=2, values_only=True)] == ["A-N1", "A-N2"]
     page.goto(f"{url}/campaign/sites?township=城关镇&missing=1")
     accounts = [r[0] for r in _cells(page, "#sites")]
     assert accounts == ["A-R2", "C-001", "A-N2", "A-R4"]  # by community (东街, 西街), then account
