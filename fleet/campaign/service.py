@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from fleet.campaign.models import (
@@ -33,7 +33,7 @@ from fleet.campaign.plan import DEFAULT_PLAN, Plan, Stage
 from fleet.campaign.rules import NEEDS, REQUIREMENTS, SATISFIES, SiteNeeds, cost_split, sample_size, site_needs, spot_check_sample
 from fleet.core.clock import now
 from fleet.core.errors import BadInput, Conflict, NotFound
-from fleet.store.models import Asset, AssetStatus, AuditLog, ProductModel, Site
+from fleet.store.models import Asset, AssetStatus, AuditLog, Device, ProductModel, Site
 
 DEVICE_KINDS = frozenset({"alarm", "shutoff", "alarm_shutoff"})
 
@@ -156,12 +156,23 @@ def record_install(session: Session, *, site_id: int, installed_on: date, instal
             old.status = AssetStatus.replaced.value
             old.replaced_at = now()
             old.replaced_by_id = asset.id
+        if item.kind in DEVICE_KINDS and item.serial:
+            _link_device(session, item.serial, asset, site)
         price = plan.pricing.item_price_fen.get(item.kind, 0) if site.category == "residential" else 0
         session.add(InstallItem(install_id=inst.id, asset_id=asset.id, price_fen=price))
     _audit(session, installer, "install", "site", site.id,
            {"install_id": inst.id, "items": [i.kind for i in items], **split.as_dict()})
     session.flush()
     return inst
+
+
+def _link_device(session: Session, serial: str, asset: Asset, site: Site) -> None:
+    """Tie a connected device already known to the fleet (by its protocol id or hardware uid)
+    to the installed asset and its site, so its offline and fault work orders name the site."""
+    dev = session.scalars(select(Device).where(or_(Device.device_id == serial, Device.uid == serial))).first()
+    if dev is not None:
+        dev.asset_id = asset.id
+        dev.site_id = site.id
 
 
 # --- acceptance -------------------------------------------------------------------------------

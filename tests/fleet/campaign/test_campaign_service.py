@@ -209,3 +209,19 @@ def test_progress__sql_agrees_with_python_rules(sqlite_db, set_day) -> None:  # 
         one = {p.area: p.compliant for p in service.progress(s, as_of=AS_OF, township="乙镇")}
     assert got == expected
     assert sum(one.values()) == expected["乙镇"]
+
+
+def test_install__links_a_known_device_to_the_site(db, town, set_day) -> None:  # noqa: ANN001
+    from fleet.store.models import Device
+
+    set_day(date(2023, 12, 5))
+    with db.session() as s:
+        s.add(Device(device_id="gg-a4cf12b3c4d5", uid="a4cf12b3c4d5", last_seq=0))
+        s.commit()
+        service.record_install(s, site_id=town["A-N2"], installed_on=date(2023, 12, 5), installer="李师傅",
+                               items=[ItemSpec("shutoff", "SHUT-OK", "SH-7"),
+                                      ItemSpec("alarm_shutoff", "AS-OK", "a4cf12b3c4d5")])
+        s.commit()
+        dev = s.scalars(select(Device)).one()
+        asset = s.get(Asset, dev.asset_id)
+        assert (dev.site_id, asset.kind, asset.serial) == (town["A-N2"], "alarm_shutoff", "a4cf12b3c4d5")
