@@ -5,7 +5,8 @@ mix of residential pipeline / residential LPG / non-residential users, installs,
 acceptance checks, most sites compliant), then times, best and median of N runs each:
 - `progress()` per township (the one aggregate query) + `rank()` + `totals()`;
 - `progress()` for one township, per community;
-- the city's monthly report (progress plus the month's installs, money, findings, stops, orders).
+- the city's monthly report (progress plus the month's installs, money, findings, stops, orders);
+- raising lifecycle work orders over every installed item, once (first run) and again (nothing new).
 
     python -m bench.campaign_progress                      # SQLite file in a temp dir
     python -m bench.campaign_progress --db postgresql://postgres@127.0.0.1:5432/test --schema bench_campaign
@@ -138,6 +139,16 @@ def run(db: Any, runs: int) -> dict[str, Any]:
         out["progress_and_ranking_city"] = timed(city, runs)
         out["progress_one_township"] = timed(lambda: service.progress(s, as_of=as_of, township="乡镇07"), runs)
         out["monthly_report_city"] = timed(lambda: report.monthly_report(s, month="2023-11"), runs)
+        from fleet.lifecycle.service import raise_work_orders
+
+        def raise_once(key: str) -> None:
+            t = time.perf_counter()
+            made = raise_work_orders(s, on=date(2024, 6, 1))
+            s.commit()
+            out[key] = {"s": round(time.perf_counter() - t, 3), "raised": len(made)}
+
+        raise_once("raise_work_orders_first")  # every detector's calibration, some valves and hoses
+        raise_once("raise_work_orders_again")  # idempotent: nothing new
         areas = service.rank(service.progress(s, as_of=as_of))
         out["check"] = {"townships": len(areas), "sites": sum(a.sites for a in areas),
                         "compliant": sum(a.compliant for a in areas),
@@ -193,6 +204,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n| {result['backend']} ({counts['sites']:,} sites) | best | median |\n|---|---|---|")  # noqa: T201
         for k in ("progress_and_ranking_city", "progress_one_township", "monthly_report_city"):
             print(f"| {k} | {result[k]['best_s']} s | {result[k]['median_s']} s |")  # noqa: T201
+        for k in ("raise_work_orders_first", "raise_work_orders_again"):
+            print(f"| {k} ({result[k]['raised']:,} raised) | {result[k]['s']} s | (one run) |")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import typer
 
 app = typer.Typer(help="Benchmarks and hardware-in-loop rig tests.", no_args_is_help=True)
 
-PERF_SCENARIOS = ("steady", "storm", "restart", "million", "soak")
+PERF_SCENARIOS = ("steady", "storm", "restart", "million", "soak", "ablation")
+DEFAULT_SCENARIOS = ("steady", "storm", "restart", "million", "soak")
 
 
 @app.command()
@@ -18,7 +19,7 @@ def perf(
     json_path: Annotated[Path, typer.Option("--json", help="write the JSON report here")],
     md_path: Annotated[Path | None, typer.Option("--md", help="also write a Markdown report here")] = None,
     smoke: Annotated[bool, typer.Option("--smoke", help="a few seconds per scenario: checks the tooling, not figures")] = False,
-    scenario: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="run only these (repeatable): " + ", ".join(PERF_SCENARIOS))] = None,
+    scenario: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="run only these (repeatable): " + ", ".join(PERF_SCENARIOS) + "; default all but ablation")] = None,
     db: Annotated[str, typer.Option("--db", help="'sqlite' (a fresh file per scenario), 'postgresql' (the server of "
                                     "$GASGUARD_TEST_POSTGRES_URL or 127.0.0.1:5432) or a PostgreSQL URL; on PostgreSQL "
                                     "each scenario gets its own database gg_bench_<scenario>")] = "sqlite",
@@ -35,7 +36,7 @@ def perf(
     elif db != "sqlite" and not db.startswith(("postgresql", "postgres:")):
         raise typer.BadParameter("expected 'sqlite', 'postgresql' or a postgresql:// URL, got %r" % db, param_hint="--db")
 
-    chosen = list(scenario) if scenario else list(PERF_SCENARIOS)
+    chosen = list(scenario) if scenario else list(DEFAULT_SCENARIOS)
     bad = [s for s in chosen if s not in PERF_SCENARIOS]
     if bad:
         raise typer.BadParameter("unknown scenario %s; choose from %s" % (", ".join(bad), ", ".join(PERF_SCENARIOS)), param_hint="--scenario")

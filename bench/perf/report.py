@@ -123,6 +123,11 @@ def markdown(rep: dict[str, Any]) -> str:
                     q, _fmt(r.get("count")), _fmt(r.get("p50_ms")), _fmt(r.get("p95_ms")), _fmt(r.get("max_ms")), r.get("error", "ok")))
             if "queries_skipped" in res:
                 lines += ["", "Queries not timed: %s." % res["queries_skipped"]]
+        elif name == "ablation":
+            lines += ["| variant | msgs/s | p50 ms | p99 ms | retransmissions | kernel drops | load average |", "|---|---|---|---|---|---|---|"]
+            for v in res.get("variants", []):
+                lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (v["variant"], _fmt(v["msgs_per_s"]), _fmt(v["p50_ms"]), _fmt(v["p99_ms"]),
+                                                                 _fmt(v["retransmissions"]), _fmt(v["kernel_udp_drops"]), v["load_average"]))
         elif name == "soak":
             lines += ["%s msgs/s for %s s with bursts of %s every %s s: p99 %s ms, RSS %s -> %s MB (slope %s MB/min over "
                       "the second half), kernel UDP drops %s." % (
@@ -131,3 +136,10 @@ def markdown(rep: dict[str, Any]) -> str:
                           _fmt(res["rss_slope_mb_per_min"]), _fmt(res["kernel_udp_drops"]))]
         lines += ["", "Took %s s; load average after: %s." % (_fmt(res.get("seconds")), res.get("load_average_after")), ""]
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # re-render a saved JSON report: python -m bench.perf.report perf.json > perf.md
+    import json
+    import sys
+
+    sys.stdout.write(markdown(json.load(open(sys.argv[1], encoding="utf-8"))))

@@ -22,7 +22,8 @@ from typing import Any
 from bench.perf import machine, report
 from bench.perf.scenarios import SCENARIOS, Ctx
 
-ORDER = ("steady", "storm", "restart", "million", "soak")
+ORDER = ("steady", "storm", "restart", "million", "soak", "ablation")
+DEFAULT = ("steady", "storm", "restart", "million", "soak")
 
 METHOD = (
     "Server and load generator are separate processes pinned to different cores "

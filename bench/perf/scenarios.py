@@ -90,10 +90,10 @@ class Ctx:
         return procs.Server("baseline", argv, coap, None, cpu=self.server_cpu,
                             log=self.workdir / ("%s.baseline.log" % name))
 
-    def proposal(self, name: str, url: str) -> procs.Server:
+    def proposal(self, name: str, url: str, *extra: str) -> procs.Server:
         """The lean ingest prototype (bench/perf/proto_ingest.py) on the same kind of database."""
         coap = procs.free_port()
-        argv = [sys.executable, "-m", "bench.perf.proto_ingest", "--db", url, "--port", str(coap), "--batch-wait-ms", "2"]
+        argv = [sys.executable, "-m", "bench.perf.proto_ingest", "--db", url, "--port", str(coap), "--batch-wait-ms", "2", *extra]
         return procs.Server("proposal", argv, coap, None, cpu=self.server_cpu,
                             log=self.workdir / ("%s.proposal.log" % name))
 
@@ -467,9 +467,54 @@ def soak(ctx: Ctx) -> dict[str, Any]:
     return res
 
 
+# -- ablation ---------------------------------------------------------------------------------
+ABLATION = (
+    ("baseline: bare aiocoap, decode only", "baseline", ()),
+    ("fleet as it is", "fleet", ()),
+    ("proposal: fast path in aiocoap's socket, 2 ms batches, cbor2 + checks", "proposal", ()),
+    ("proposal without the 2 ms batch wait (one batch per loop turn)", "proposal", ("--batch-wait-ms", "0")),
+    ("proposal with protocol.messages.decode (pure-Python CBOR)", "proposal", ("--decode", "messages")),
+    ("proposal on a bare uvloop socket (no aiocoap at all)", "proposal", ("--front", "raw")),
+)
+
+
+def ablation(ctx: Ctx) -> dict[str, Any]:
+    """Each of the proposal's choices taken away in turn, same generator, same store: what each
+    one is worth. Not in the default run; `-s ablation`."""
+    why = fleet_available()
+    if why:
+        return {"skipped": why}
+    rows = []
+    for i, (label, kind, extra) in enumerate(ABLATION):
+        name = "ablation-%d" % i
+        if kind == "baseline":
+            srv = ctx.baseline(name)
+        else:
+            url = ctx.db_url(name)
+            srv = ctx.fleet(name, url) if kind == "fleet" else ctx.proposal(name, url, *extra)
+        srv.start()
+        try:
+            lg = ctx.loadgen(name, srv, devices=ctx.p(1000, 100), duration=ctx.p(10.0, 1.0), window=128)
+        finally:
+            srv.stop()
+        m = lg["main"]
+        rows.append({"variant": label, "msgs_per_s": m["answered_msgs_per_s"], "p50_ms": m["latency"]["p50_ms"],
+                     "p99_ms": m["latency"]["p99_ms"], "retransmissions": m["retransmissions"],
+                     "kernel_udp_drops": m.get("kernel_udp_drops"), "load_average": ctx_load()})
+        ctx.log("ablation: %s: %.0f msgs/s" % (label, m["answered_msgs_per_s"]))
+    return {"variants": rows}
+
+
+def ctx_load() -> list[float]:
+    from bench.perf import machine
+
+    return machine.load_average()
+
+
 SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "steady": steady,
     "storm": storm,
     "restart": restart,
     "soak": soak,
+    "ablation": ablation,
 }

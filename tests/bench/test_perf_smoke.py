@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     d = tmp_path_factory.mktemp("perf")
-    cmd = [sys.executable, "-m", "fleet.cli", "bench", "perf", "--smoke", "--json", str(d / "perf.json"),
+    scenarios = ["-s%s" % n for n in ("steady", "storm", "restart", "million", "soak", "ablation")]
+    cmd = [sys.executable, "-m", "fleet.cli", "bench", "perf", "--smoke", *scenarios, "--json", str(d / "perf.json"),
            "--md", str(d / "perf.md"), "--workdir", str(d / "work")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -37,7 +38,7 @@ def test_smoke__headline_keys_and_machine(report: dict) -> None:
     assert m["packages"]["aiocoap"] and m["packages"]["cbor2"]
     assert len(m["load_average_at_start"]) == 3
     assert report["smoke"] is True
-    assert set(report["scenarios"]) == {"steady", "storm", "restart", "million", "soak"}
+    assert set(report["scenarios"]) == {"steady", "storm", "restart", "million", "soak", "ablation"}
     assert all("error" not in r for r in report["scenarios"].values()), {n: r.get("error") for n, r in report["scenarios"].items()}
     assert "# gasguard performance report" in report["_md"] and "## Goals" in report["_md"]
     assert "baseline" in report["_stdout"]
@@ -79,6 +80,9 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     soak = report["scenarios"]["soak"]
     assert soak["generator"]["main"]["answered"] > 0 and soak["rss_mb_end"] is not None
     assert soak["kernel_udp_drops"] is not None
+
+    ab = report["scenarios"]["ablation"]["variants"]
+    assert len(ab) == 6 and all(v["msgs_per_s"] > 0 for v in ab), ab
 
     mil = report["scenarios"]["million"]
     assert set(mil["queries"]) == {"dashboard_overview", "alarms_now", "offline_devices", "calibration_due", "township_progress"}
