@@ -108,11 +108,20 @@ def raise_work_orders(session: Session, *, on: date | None = None, policy: Polic
         session.add(wo)
         created.append(wo)
 
-    for life in asset_lives(session, policy=policy):
-        a = life.asset
-        for due in raised(dues(model_life(a.product_model, a.kind), life.dates), on, policy):
-            add(WorkOrder(key=_key(due.kind, f"asset{a.id}", due.due_on), kind=due.kind.value,
-                          state=WorkOrderState.open.value, site_id=a.site_id, asset_id=a.id,
+    # Plain rows, not ORM objects: this runs over every installed item in the city.
+    cal = last_calibrations(session)
+    pm = ProductModel
+    rows = session.execute(
+        select(Asset.id, Asset.site_id, Asset.kind, Asset.installed_on, pm.kind, pm.calibration_interval_days,
+               pm.sensor_life_days, pm.service_life_days)
+        .outerjoin(pm, pm.id == Asset.product_model_id)
+        .where(Asset.status == AssetStatus.in_service.value, Asset.installed_on.is_not(None)))
+    for aid, site_id, kind, installed_on, mkind, ci, sl, svl in rows:
+        life = ModelLife(kind=mkind or kind, calibration_interval_days=ci, sensor_life_days=sl, service_life_days=svl)
+        dates = item_dates(life, installed_on, last_calibrated_on=cal.get(aid), policy=policy)
+        for due in raised(dues(life, dates), on, policy):
+            add(WorkOrder(key=_key(due.kind, f"asset{aid}", due.due_on), kind=due.kind.value,
+                          state=WorkOrderState.open.value, site_id=site_id, asset_id=aid,
                           due_on=due.due_on, payer=due.kind.payer, raised_at=now()))
 
     # Device health: one order per offline episode; one unfinished order per device with a fault.
