@@ -15,6 +15,10 @@ plan) is a TOML file passed as `--plan FILE` or `GASGUARD_CAMPAIGN_PLAN`:
     city = 1
     gas_company = 1
     user = 1
+    [lifecycle]            # work orders (fleet.lifecycle.rules.Policy)
+    appliance_life_days = 2920
+    [lifecycle.lead_days]  # days before the due date
+    calibration_due = 30
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from fleet.campaign.rules import DEFAULT_PRICING, Pricing, RuleError
+from fleet.lifecycle.rules import Policy, policy_from_mapping
+from fleet.lifecycle.rules import RuleError as LifecycleRuleError
 
 PLAN_ENV = "GASGUARD_CAMPAIGN_PLAN"
 
@@ -60,7 +66,7 @@ class Plan:
     spot_check_rate: float = 0.05  # ours: 5 % of installed sites per township
     spot_check_minimum: int = 5  # ours: at least 5 per township (all, if fewer)
     restore_hours: int = 24  # STANDARDS: supply restored within 24 h after the hazard is removed
-    extra: dict[str, Any] = field(default_factory=dict)
+    lifecycle: Policy = field(default_factory=Policy)
 
     def stage(self, key: str) -> Stage:
         for s in self.stages:
@@ -93,10 +99,10 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise RuleError(f"{p}: plan file not found") from None
     except tomllib.TOMLDecodeError as e:
         raise RuleError(f"{p}: not valid TOML: {e}") from None
-    unknown = sorted(set(data) - {"deadlines", "prices_fen", "spot_check", "shares", "restore_hours"})
+    known = ("deadlines", "prices_fen", "spot_check", "shares", "restore_hours", "lifecycle")
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise RuleError(f"{p}: unknown section(s) {', '.join(unknown)}; "
-                        "known: deadlines, prices_fen, spot_check, shares, restore_hours")
+        raise RuleError(f"{p}: unknown section(s) {', '.join(unknown)}; known: {', '.join(known)}")
     plan = DEFAULT_PLAN
     deadlines = data.get("deadlines", {})
     keys = [s.key for s in plan.stages]
@@ -116,4 +122,14 @@ def load_plan(path: str | Path | None = None) -> Plan:
     return replace(plan, stages=stages, pricing=pricing,
                    spot_check_rate=float(sc.get("rate", plan.spot_check_rate)),
                    spot_check_minimum=int(sc.get("minimum", plan.spot_check_minimum)),
-                   restore_hours=int(data.get("restore_hours", plan.restore_hours)))
+                   restore_hours=int(data.get("restore_hours", plan.restore_hours)),
+                   lifecycle=_lifecycle(p, data))
+
+
+def _lifecycle(p: Path, data: dict[str, Any]) -> Policy:
+    if "lifecycle" not in data:
+        return DEFAULT_PLAN.lifecycle
+    try:
+        return policy_from_mapping(data["lifecycle"], f"{p}: [lifecycle]")
+    except LifecycleRuleError as e:
+        raise RuleError(str(e)) from None

@@ -60,7 +60,9 @@ class RaiseIn(BaseModel):
 @router.post("/workorders/raise", response_model=WorkOrdersPublic)
 def raise_work_orders(session: SessionDep, body: RaiseIn) -> WorkOrdersPublic:
     """Apply the lifecycle rules as of `on` (default today); returns the orders raised now."""
-    made = service.raise_work_orders(session, on=body.on)
+    from fleet.campaign.plan import load_plan
+
+    made = service.raise_work_orders(session, on=body.on, policy=load_plan().lifecycle)
     session.commit()
     return WorkOrdersPublic(data=[WorkOrderPublic.model_validate(w) for w in made], count=len(made))
 

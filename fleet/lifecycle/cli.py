@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,15 +88,22 @@ def list_cmd(
 @app.command("raise")
 def raise_cmd(
     on: Annotated[str | None, typer.Option("--on", help="apply the rules as of YYYY-MM-DD (default today)")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="plan TOML with a [lifecycle] table (lead times)")] = None,
     db: DbOpt = None,
 ) -> None:
     """Raise the work orders that have fallen due (idempotent; run it daily)."""
+    from fleet.campaign.plan import load_plan
+    from fleet.campaign.rules import RuleError
     from fleet.lifecycle import service
 
+    try:
+        policy = load_plan(plan).lifecycle
+    except RuleError as e:
+        raise _fail(str(e)) from None
     database = _open(db)
     try:
         with database.session() as s:
-            made = service.raise_work_orders(s, on=_day(on, "--on"))
+            made = service.raise_work_orders(s, on=_day(on, "--on"), policy=policy)
             s.commit()
             summary: dict[str, int] = {}
             for w in made:

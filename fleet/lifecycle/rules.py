@@ -93,6 +93,28 @@ class Policy:
         return timedelta(days=self.lead_days.get(kind.value, 0))
 
 
+def policy_from_mapping(data: Mapping[str, object], where: str = "[lifecycle]") -> Policy:
+    """A Policy from a config table (the plan file's `[lifecycle]`), over the defaults:
+    `max_calibration_interval_days`, `appliance_life_days`, and `[lifecycle.lead_days]`."""
+    known = {"max_calibration_interval_days", "appliance_life_days", "lead_days"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise RuleError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    lead = data.get("lead_days", {})
+    if not isinstance(lead, Mapping):
+        raise RuleError(f"{where}.lead_days must be a table of kind = days")
+    defaults = Policy()
+    try:
+        return Policy(
+            max_calibration_interval_days=int(data.get("max_calibration_interval_days",  # type: ignore[call-overload]
+                                                       defaults.max_calibration_interval_days)),
+            appliance_life_days=int(data.get("appliance_life_days", defaults.appliance_life_days)),  # type: ignore[call-overload]
+            lead_days={**DEFAULT_LEAD_DAYS, **{str(k): int(v) for k, v in lead.items()}},
+        )
+    except (TypeError, ValueError) as e:
+        raise RuleError(f"{where}: {e}") from None
+
+
 @dataclass(frozen=True)
 class ModelLife:
     """What the catalogue says about a product model's life (days; None = not stated)."""

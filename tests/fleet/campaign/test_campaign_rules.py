@@ -115,6 +115,17 @@ def test_plan__file_overrides_and_errors(tmp_path) -> None:  # noqa: ANN001
     assert plan.stage("ledger").deadline == date(2022, 4, 20)
     assert plan.pricing.household_fen == 26000
     assert (plan.spot_check_rate, plan.spot_check_minimum, plan.restore_hours) == (0.1, 2, 12)
+    assert plan.lifecycle.lead_days["calibration_due"] == 30  # no [lifecycle]: the defaults
+    f.write_text("[lifecycle]\nappliance_life_days = 3650\n[lifecycle.lead_days]\ncalibration_due = 45\n",
+                 encoding="utf-8")
+    life = load_plan(f).lifecycle
+    assert (life.appliance_life_days, life.lead_days["calibration_due"], life.lead_days["hose_eol"]) == (3650, 45, 90)
+    f.write_text("[lifecycle.lead_days]\ncalibration = 45\n", encoding="utf-8")
+    with pytest.raises(RuleError, match="lead_days\\['calibration'\\]: unknown work-order kind"):
+        load_plan(f)
+    f.write_text("[lifecycle]\nlead = 3\n", encoding="utf-8")
+    with pytest.raises(RuleError, match="\\[lifecycle\\]: unknown key\\(s\\) lead"):
+        load_plan(f)
     f.write_text("[deadlines]\nhouses = 2024-06-30\n", encoding="utf-8")
     with pytest.raises(RuleError, match="deadlines.houses: no such stage; stages: ledger, pilot"):
         load_plan(f)

@@ -50,7 +50,14 @@ def test_workorders_cli__raise_list_assign_done_close_calibrate(tmp_path: Path) 
         assert "closed" in runner.invoke(app, ["workorders", "close", wo, "--by", "王", "--db", db]).output
         r = runner.invoke(app, ["workorders", "list", "--kind", "calibration", "--db", db])
         assert r.exit_code == 2 and "kind 'calibration': expected one of calibration_due" in r.output
-        r = runner.invoke(app, ["workorders", "raise", "--on", "2025-03-26", "--db", db])
-        assert "1 work order(s) raised" in r.output  # 365 days after the calibration, minus 30 days' lead
+        plan = tmp_path / "plan.toml"
+        plan.write_text("[lifecycle.lead_days]\ncalibration_due = 60\n", encoding="utf-8")
+        r = runner.invoke(app, ["workorders", "raise", "--on", "2025-02-23", "--db", db])
+        assert "0 work order(s) raised" in r.output
+        r = runner.invoke(app, ["workorders", "raise", "--on", "2025-02-24", "--plan", str(plan), "--db", db])
+        assert "1 work order(s) raised" in r.output  # 365 days after the calibration, minus 60 days' lead
+        plan.write_text("[lifecycle]\nmax_calibration_interval_days = 400\n", encoding="utf-8")
+        r = runner.invoke(app, ["workorders", "raise", "--plan", str(plan), "--db", db])
+        assert r.exit_code == 2 and "max_calibration_interval_days = 400: JJG 693 allows 1..365 days" in r.output
     finally:
         clock_mod.set_clock(None)
