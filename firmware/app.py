@@ -346,6 +346,7 @@ class App:
         if not s.fleet_host:
             _log("no fleet configured: detection only")
             return
+        port.collect()  # the reporting stack is the largest import: start it on a tidy heap
         try:
             from firmware.coapnet import Endpoint
             from firmware.reporter import Commands, Reporter
