@@ -152,7 +152,7 @@ def _brief(lg: dict[str, Any]) -> dict[str, Any]:
 # -- steady -----------------------------------------------------------------------------------
 def steady(ctx: Ctx) -> dict[str, Any]:
     devices = ctx.p(1000, 200)
-    duration = ctx.p(20.0, 2.0)
+    duration = ctx.p(20.0, 1.5)
     window = ctx.p(128, 64)
     res: dict[str, Any] = {"devices": devices, "duration_s": duration, "window": window}
 
@@ -182,7 +182,7 @@ def steady(ctx: Ctx) -> dict[str, Any]:
             res["profile"] = finish_profile(prof)
         stored = fleetstore.counts(url)
         rate = lg["main"]["answered_msgs_per_s"]
-        half = ctx.loadgen("steady-fleet-half", srv, devices=devices, duration=ctx.p(15.0, 2.0), window=max(window, 256),
+        half = ctx.loadgen("steady-fleet-half", srv, devices=devices, duration=ctx.p(15.0, 1.0), window=max(window, 256),
                            rate=max(1.0, rate / 2.0), register=False)
         stored_after = fleetstore.counts(url)
     finally:
@@ -211,7 +211,7 @@ def steady(ctx: Ctx) -> dict[str, Any]:
     try:
         lp = ctx.loadgen("steady-proposal", srv, devices=devices, duration=duration, window=window)
         stored_p = fleetstore.counts(url_p)
-        half_p = ctx.loadgen("steady-proposal-half", srv, devices=devices, duration=ctx.p(15.0, 2.0), window=max(window, 256),
+        half_p = ctx.loadgen("steady-proposal-half", srv, devices=devices, duration=ctx.p(15.0, 1.0), window=max(window, 256),
                              rate=max(1.0, lp["main"]["answered_msgs_per_s"] / 2.0), register=False)
     finally:
         srv.stop()
@@ -323,7 +323,7 @@ def storm(ctx: Ctx) -> dict[str, Any]:
     if why:
         return {"skipped": why}
     devices = ctx.p(2000, 200)
-    span = ctx.p(60.0, 2.0)
+    span = ctx.p(60.0, 1.5)
     start = ctx.p(5.0, 0.5)
     duration = ctx.p(start + span + 5.0, start + span + 1.0)
     rate = ctx.p(min(5000.0, 0.5 * ctx.shared.get("max_rate", 4000.0)), 300.0)
@@ -363,7 +363,7 @@ def restart(ctx: Ctx) -> dict[str, Any]:
     if why:
         return {"skipped": why}
     devices = ctx.p(500, 100)
-    duration = ctx.p(20.0, 6.0)
+    duration = ctx.p(20.0, 5.0)
     kill_at = duration * 0.4
     url = ctx.db_url("restart")
     srv = ctx.fleet("restart", url)
@@ -431,7 +431,7 @@ def soak(ctx: Ctx) -> dict[str, Any]:
     if why:
         return {"skipped": why}
     rate = 1000.0
-    duration = ctx.p(600.0, 4.0)
+    duration = ctx.p(600.0, 3.0)
     burst = {"every": ctx.p(30.0, 1.5), "size": 256}
     url = ctx.db_url("soak")
     srv = ctx.fleet("soak", url)
