@@ -107,9 +107,11 @@ def markdown(rep: dict[str, Any]) -> str:
                 _lat_row("CoAP ack (all messages)", res["generator"]["main"]["latency"])]
         elif name == "restart":
             lines += ["Fleet SIGKILLed after %s s, answering again after %s s. Events acknowledged %s, stored %s, "
-                      "acknowledged but missing %s. Retransmissions %s, given up %s." % (
+                      "acknowledged but missing %s; heartbeats acknowledged %s, readings stored %s. Retransmissions %s, "
+                      "given up %s." % (
                           _fmt(res["killed_after_s"]), _fmt(res["downtime_s"]), _fmt(res["events_acknowledged"]),
                           _fmt(res["events_stored"]), _fmt(res["acknowledged_but_missing"]),
+                          _fmt(res.get("heartbeats_acknowledged")), _fmt(res.get("readings_stored")),
                           _fmt(res["generator"]["main"]["retransmissions"]), _fmt(res["generator"]["main"]["lost"]))]
         elif name == "million":
             lines += ["%s devices loaded in %s s (%s rows/s): %s." % (_fmt(res.get("devices")), _fmt(res.get("load_s")),

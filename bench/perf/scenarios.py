@@ -388,13 +388,17 @@ def restart(ctx: Ctx) -> dict[str, Any]:
     acked = {(d, int(s)) for d, s in lg["main"].get("acked_events", [])}
     stored = fleetstore.stored_events(url)
     missing = sorted(acked - stored)
+    counts = fleetstore.counts(url)
+    # Heartbeats carry no sequence number: every acknowledged one must at least be a row.
+    hb_acked = lg["main"]["codes"].get("2.04", 0) - len(lg["main"].get("acked_events", []))
     res = {
         "devices": devices, "duration_s": duration, "killed_after_s": round(t_kill - t_start, 2),
         "downtime_s": round(downtime, 2), "restart_ready_s": round(restart_s, 2),
         "events_acknowledged": len(acked), "events_stored": len(stored),
         "acknowledged_but_missing": len(missing), "missing_sample": missing[:10],
-        "nothing_acknowledged_lost": not missing and len(acked) > 0,
-        "store": fleetstore.counts(url),
+        "heartbeats_acknowledged": hb_acked, "readings_stored": counts["readings"],
+        "nothing_acknowledged_lost": not missing and len(acked) > 0 and counts["readings"] >= hb_acked,
+        "store": counts,
         "generator": _brief(lg),
         "timeline": lg["main"].get("timeline", []),
     }

@@ -76,6 +76,8 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     restart = report["scenarios"]["restart"]
     assert restart["events_acknowledged"] > 0
     assert restart["acknowledged_but_missing"] == 0, restart["missing_sample"]
+    assert restart["readings_stored"] >= restart["heartbeats_acknowledged"] > 0
+    assert restart["nothing_acknowledged_lost"] is True
 
     soak = report["scenarios"]["soak"]
     assert soak["generator"]["main"]["answered"] > 0 and soak["rss_mb_end"] is not None
