@@ -362,7 +362,7 @@ class App:
                                      epoch=lambda: self._times()[1])
             params = TransmissionParameters(**s.coap) if s.coap else None
             self.endpoint = Endpoint(sock, site(self.health, self.commands), params,
-                                     clock=self.clock, log=_log)
+                                     clock=self.clock, log=_log, oscore=self._oscore())
             self.reporter = Reporter(self.endpoint, self.outbox, remote, self.registration,
                                      self.health, self.commands, s.heartbeat_s, self.clock,
                                      log=_log)
@@ -372,6 +372,26 @@ class App:
                 sys.print_exception(e)
             self.endpoint = None
             self.reporter = None
+
+    def _oscore(self):
+        # the OSCORE context from /config.json's "oscore" section (docs/oscore.md), or None
+        if not self.s.oscore:
+            return None
+        from firmware.oscore import FileSeqStore, from_config
+
+        try:
+            return from_config(self.s.oscore, FileSeqStore(store.join(self.root, "oscore.seq")),
+                               self._oscore_event)
+        except ValueError as e:
+            # never fall back to plain CoAP when keys were provisioned: report nothing instead
+            self.s.problems.append("config.json: %s" % (e,))
+            self.detector.extra_faults |= F_CONFIG
+            raise
+
+    def _oscore_event(self, kind, detail):
+        _log("oscore: %s %s" % (kind, detail))
+        if kind in ("oscore_store_failed", "oscore_context_lost", "oscore_seq_exhausted"):
+            self.detector.extra_faults |= F_STORAGE if kind == "oscore_store_failed" else F_CONFIG
 
     def _wifi(self):
         if not self.s.wifi_ssid:

@@ -13,6 +13,12 @@
 # - resources (`Site`, `Resource`): routing by Uri-Path tuple; a resource implements
 #   render_get / render_post; errors are classes from firmware/coap.py mapped to codes.
 #
+# OSCORE (RFC 8613, firmware/oscore/): with a security context, every request we send is
+# protected before its first transmission (retransmissions are the same bytes) and its response
+# unprotected by the token layer; every request we serve is de-duplicated first (a retransmitted
+# request gets the cached protected answer, never a second unprotect), then unprotected, and the
+# answer protected. A refusal answers with its own code, unprotected, with Max-Age 0.
+#
 # Time is an injected `clock()` in ms ticks, so tests drive retransmission without waiting.
 # What this is not: block-wise, observe or multicast; NSTART is 1 per remote by use (the app
 # keeps one uplink request in flight).
@@ -70,9 +76,10 @@ class Request:
     """One outgoing request: the token layer's record of it. `await wait()` gives the response
     Message or raises RequestTimedOut / ResetReceived."""
 
-    def __init__(self, msg, remote):
+    def __init__(self, msg, remote, binding=None):
         self.msg = msg
         self.remote = remote
+        self.binding = binding  # OSCORE: the request's binding for its response
         self.response = None
         self.error = None
         self.acked = False
@@ -114,8 +121,10 @@ class Endpoint:
     datagram, `tick(now)` retransmits. Async: `run()` is the receive/retransmit task;
     `deinit()` stops it."""
 
-    def __init__(self, sock, site=None, params=None, clock=ticks_ms, rand=None, log=None):
+    def __init__(self, sock, site=None, params=None, clock=ticks_ms, rand=None, log=None,
+                 oscore=None):
         self.sock = sock
+        self.oscore = oscore  # an OSCORE SecurityContext, or None for plain CoAP
         self.site = site
         self.params = params or N.DEFAULTS
         self.clock = clock
@@ -160,11 +169,22 @@ class Endpoint:
                 self.log("coap: sendto failed: %s" % (e,))
 
     # -- client side ---------------------------------------------------------------------
-    def request(self, code, path, payload=b"", cf=None, remote=None, confirmable=True):
-        """Send a request now; returns the Request (await its wait())."""
+    def request(self, code, path, payload=b"", cf=None, remote=None, confirmable=True,
+                options=None):
+        """Send a request now; returns the Request (await its wait()). `options`: extra
+        (number, bytes) pairs, e.g. an OSCORE Echo (252)."""
         msg = Message(N.CON if confirmable else N.NON, code, self.next_mid(), self._token(),
                       payload, path=path, cf=cf)
-        req = Request(msg, remote)
+        for o in options or ():
+            msg.options.append(o)
+        token = msg.token
+        binding = None
+        if self.oscore is not None:
+            from firmware.oscore import coapmsg
+
+            binding = coapmsg.protect_request(self.oscore, msg)  # OscoreError: nothing sent
+        msg.token = token
+        req = Request(msg, remote, binding)
         data = msg.encode()
         self._waiting.append(req)
         now = self.clock()
@@ -211,6 +231,17 @@ class Endpoint:
     def _finish(self, req, response=None, error=None):
         if req in self._waiting:
             self._waiting.remove(req)
+        if response is not None and req.binding is not None and self.oscore is not None:
+            from firmware.oscore import coapmsg
+            from firmware.oscore.errors import OscoreError
+
+            try:
+                coapmsg.unprotect_response(self.oscore, req.binding, response)
+            except OscoreError as e:
+                # never answered (RFC 8613 s8.4); the caller retries with a new protection
+                if self.log:
+                    self.log("coap: response refused by OSCORE: %s" % (e,))
+                response, error = None, e
         req._done(response, error)
 
     def _match(self, msg, remote):
@@ -270,7 +301,7 @@ class Endpoint:
             return
         if not msg.is_request():
             return
-        resp = self._serve(msg)
+        resp = self._serve_oscore(msg) if self.oscore is not None else self._serve(msg)
         resp.mtype = N.ACK if msg.mtype == N.CON else N.NON
         resp.mid = msg.mid if msg.mtype == N.CON else self.next_mid()
         resp.token = msg.token
@@ -291,6 +322,27 @@ class Endpoint:
                 self.log("coap: resource failed: %r" % (e,))
             err = InternalServerError()
             return Message(N.ACK, err.code, 0, b"", b"")
+
+    def _serve_oscore(self, request):
+        from firmware.oscore import coapmsg
+        from firmware.oscore.errors import EchoRequired, OscoreError
+
+        ctx = self.oscore
+        try:
+            binding = coapmsg.unprotect_request(ctx, request)
+        except EchoRequired as e:
+            # first request since boot: prove freshness (RFC 8613 Appendix B.1.2)
+            code, opt, ct = ctx.protect_response(e.binding, e.code, [(252, e.echo)], b"")
+            r = Message(N.ACK, code, 0, b"", bytes(ct))
+            r.options.append((9, bytes(opt)))
+            return r
+        except OscoreError as e:
+            r = Message(N.ACK, e.code, 0, b"", e.payload())
+            r.options.append((N.MAX_AGE, b""))
+            return r
+        resp = self._serve(request)
+        coapmsg.protect_response(ctx, binding, resp)
+        return resp
 
     def _duplicate(self, mid, remote):
         now = self.clock()

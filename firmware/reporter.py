@@ -97,6 +97,16 @@ class Reporter:
         data = messages.encode(kind, obj)
         req = self.ep.request(N.POST, path, data, cf=cf, remote=self.remote)
         resp = await req.wait()
+        if self.ep.oscore is not None and resp.code == N.UNAUTHORIZED:
+            # the fleet's OSCORE replay window restarted: repeat once with its Echo (a new
+            # protection, RFC 8613 Appendix B.1.2)
+            from firmware.oscore import echo_challenge
+
+            echo = echo_challenge(resp.code, resp.options)
+            if echo is not None:
+                req = self.ep.request(N.POST, path, data, cf=cf, remote=self.remote,
+                                      options=((252, echo),))
+                resp = await req.wait()
         return resp
 
     def _take_ack(self, resp):

@@ -30,6 +30,7 @@ class Fleet:
         self.hbs: list[dict] = []
         self.results: list[dict] = []
         self.cmds: list[dict] = []
+        self.claims: list[str] = []  # per request: the remote's kind (OSCOREAddress: protected)
 
     def ack(self, seq: int | None = None) -> bytes:
         a: dict = {"st": int(time.time()), "pc": len(self.cmds)}
@@ -50,6 +51,7 @@ class Fleet:
 
             async def render_post(self, request):
                 obj = messages.decode(self.kind, request.payload)
+                fleet.claims.append(type(request.remote).__name__)
                 fleet.posts.append((self.kind, obj))
                 seq = None
                 if self.kind == "event":
