@@ -259,6 +259,38 @@ class App:
             r["site"] = self.s.site
         return r
 
+    # -- calibration ---------------------------------------------------------------------
+    def calibrate(self, by, date="", span_lel=None):
+        """Zero (clean air: span_lel None) or span (a known %LEL now at the sensor) from the
+        last filtered reading; writes /cal.json with who and when, rebuilds the sensor table
+        and emits a `calibration` event. Returns the new value (rs_air or K)."""
+        from firmware import config as config_mod
+        from firmware.curves import span_k
+        from firmware.sensor import SensorError, counts_to_rs
+
+        sen = self.sensor
+        hist = sen.history()
+        if len(hist) < 3:
+            raise SensorError("calibration: expected at least 3 samples, got %d" % len(hist))
+        hist = hist[-8:]
+        hist.sort()
+        raw = hist[len(hist) // 2]
+        rs = counts_to_rs(raw, sen.full)
+        if span_lel is None:
+            config_mod.save_calibration(self.root, rs_air=rs, by=by, date=date)
+            sen.recalibrate(rs_air=rs)
+            value = rs
+        else:
+            ratio = rs / sen.rs_air
+            k = span_k(sen.n, span_lel, ratio)
+            config_mod.save_calibration(self.root, span_lel=span_lel, span_ratio=ratio, by=by,
+                                        date=date)
+            sen.recalibrate(k=k)
+            value = k
+        _forget("firmware.config", "firmware.curves")
+        self.event("calibration", {"by": by, "lel": sen.lel / 100})
+        return value
+
     # -- commands ------------------------------------------------------------------------
     def _cmd_close(self):
         self.valve.trip(SRC_COMMAND)

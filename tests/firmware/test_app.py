@@ -307,3 +307,40 @@ def test_app__storage_failure_is_a_fault_and_the_valve_still_closes():
     assert app.detector.faults & 256
     in_ram = sorted(app.outbox._ram.values(), key=lambda e: e["seq"])
     assert "alarm" in [e["k"] for e in in_ram]  # still numbered, waiting in RAM
+
+
+def test_app__zero_and_span_calibration_are_stored_with_who_and_used():
+    app, sim, m, root = setup(noise=False)
+    sim.sensor.warmup_s = 0
+    sim.set_climate(temp_c=30.0)  # the sensor reads differently from its datasheet curve now
+    run(app, sim, 5000)
+    rs_air = app.calibrate("inst-7", "2026-11-29")
+    assert abs(rs_air - 4.4 * (1 - 0.006 * 10)) < 0.1
+    sim.set_gas("methane", 50.0)
+    run(app, sim, 3000)
+    app.calibrate("inst-7", "2026-11-29", span_lel=50.0)
+    run(app, sim, 2000)
+    assert abs(app.detector.lel / 100 - 50.0) < 1.0
+    cal = store.read_json(root + "/cal.json")
+    assert cal["zero"] == {"by": "inst-7", "date": "2026-11-29"}
+    assert cal["span"]["lel"] == 50.0 and cal["span"]["by"] == "inst-7"
+    ev = [e for e in events(root) if e["k"] == "calibration"]
+    assert [e["by"] for e in ev] == ["inst-7", "inst-7"]
+    for e in ev:
+        messages.validate("event", e)
+    app2, sim, m, root = setup(root=root, machine=m)  # reboot: the calibration is used
+    assert abs(app2.sensor.rs_air - rs_air) < 1e-6
+
+
+def test_app__power_cut_closes_the_valve_by_itself_and_the_boot_reports_it():
+    app, sim, m, root = setup()
+    run(app, sim, 3000)
+    assert sim.valve.state == "open"
+    sim.power_cut()  # stored energy closes the valve (board: close_on_power_loss)
+    sim.advance(3000)
+    sim.power_restore()
+    app2, sim, m, root = setup(root=root, machine=m)
+    closed = [e for e in events(root) if e["k"] == "valve_closed"]
+    assert closed and closed[-1]["src"] == "power"
+    assert app2.valve.state == 1
+    assert events(root)[-2]["k"] == "boot" and events(root)[-2]["boot"] == 1

@@ -179,3 +179,16 @@ def test_a_quiet_sample_allocates_nothing():
             r.det.sample(c + (i & 3), 5000 + i * STEP)
     finally:
         heap_unlock()
+
+
+def test_mains_lost_and_back_are_events_and_a_fault():
+    r = Rig()
+    mains = FakePin(1)
+    r.det.mains = mains
+    r.run(0, 2000)
+    mains.level = 0
+    r.run(0, 1000)
+    assert r.first("power_lost") is not None and r.det.faults & 512
+    mains.level = 1
+    r.run(0, 1000)
+    assert r.first("power_back") is not None and not r.det.faults & 512
