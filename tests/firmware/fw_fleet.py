@@ -1,14 +1,24 @@
-"""A small aiocoap server standing in for the fleet in firmware tests (CPython only)."""
+"""For firmware tests on CPython: a small aiocoap server standing in for the fleet, and the app
+running in a MicroPython process (tests/firmware/mp_board.py) with the simulated machine."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
 import socket
 import time
+from pathlib import Path
 
 import aiocoap
 import aiocoap.resource as resource
 
 from protocol import messages
+from utils.micropython import micropython_binary
+
+REPO = Path(__file__).resolve().parents[2]
+BOARD_SCRIPT = Path(__file__).with_name("mp_board.py")
 
 
 def free_udp_port() -> int:
@@ -76,3 +86,50 @@ class Fleet:
 
 async def start_server(fleet: Fleet, port: int):
     return await aiocoap.Context.create_server_context(fleet.site(), bind=("127.0.0.1", port))
+
+
+def write_root(root: Path, fleet_port: int, **cfg) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "boards" / "sim" / "device"))
+    from boards.sim.device import simworld
+
+    (root / "board.json").write_text(json.dumps(simworld.DEFAULT_BOARD))
+    config = {
+        "device_id": "gg-int01", "model": "GG-T", "site": "S1",
+        "fleet": {"host": "127.0.0.1", "port": fleet_port}, "heartbeat_s": 5,
+        "coap_port": 0, "alarm": {"confirm_s": 2, "clear_s": 2},
+        "sensor": {"comparator": False},
+    }
+    config.update(cfg)
+    (root / "config.json").write_text(json.dumps(config))
+
+
+async def start_board(root: Path, steps: list) -> asyncio.subprocess.Process:
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests"), ".frozen"])
+    return await asyncio.create_subprocess_exec(
+        micropython_binary(), "-X", "heapsize=2m", str(BOARD_SCRIPT), str(root),
+        json.dumps(steps), env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+
+
+async def wait_for(pred, timeout: float, what: str, proc=None) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        if proc is not None and proc.returncode is not None:
+            out = (await proc.stdout.read()).decode(errors="replace")
+            raise AssertionError("the board stopped (exit %s) waiting for %s:\n%s"
+                                 % (proc.returncode, what, out[-3000:]))
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+async def kill(proc: asyncio.subprocess.Process) -> str:
+    if proc.returncode is None:
+        os.killpg(proc.pid, signal.SIGKILL)  # a power cut: no chance to save anything
+    out = await proc.stdout.read()
+    await proc.wait()
+    return out.decode(errors="replace")

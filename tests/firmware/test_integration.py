@@ -6,70 +6,16 @@ an ack closes the valve."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import aiocoap
 import cbor2
 import pytest
 
-from fw_fleet import Fleet, free_udp_port, start_server
+from fw_fleet import Fleet, free_udp_port, kill, start_board, start_server, wait_for, write_root
 from protocol import messages
-from utils.micropython import micropython_binary
 
-REPO = Path(__file__).resolve().parents[2]
-BOARD_SCRIPT = Path(__file__).with_name("mp_board.py")
 pytestmark = pytest.mark.slow
-
-
-def write_root(root: Path, fleet_port: int, **cfg) -> None:
-    import sys
-
-    sys.path.insert(0, str(REPO / "boards" / "sim" / "device"))
-    from boards.sim.device import simworld
-
-    (root / "board.json").write_text(json.dumps(simworld.DEFAULT_BOARD))
-    config = {
-        "device_id": "gg-int01", "model": "GG-T", "site": "S1",
-        "fleet": {"host": "127.0.0.1", "port": fleet_port}, "heartbeat_s": 5,
-        "coap_port": 0, "alarm": {"confirm_s": 2, "clear_s": 2},
-        "sensor": {"comparator": False},
-    }
-    config.update(cfg)
-    (root / "config.json").write_text(json.dumps(config))
-
-
-async def start_board(root: Path, steps: list) -> asyncio.subprocess.Process:
-    env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests"), ".frozen"])
-    return await asyncio.create_subprocess_exec(
-        micropython_binary(), "-X", "heapsize=2m", str(BOARD_SCRIPT), str(root),
-        json.dumps(steps), env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-
-
-async def wait_for(pred, timeout: float, what: str, proc=None) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        if proc is not None and proc.returncode is not None:
-            out = (await proc.stdout.read()).decode(errors="replace")
-            raise AssertionError("the board stopped (exit %s) waiting for %s:\n%s"
-                                 % (proc.returncode, what, out[-3000:]))
-        await asyncio.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
-
-
-async def kill(proc: asyncio.subprocess.Process) -> str:
-    if proc.returncode is None:
-        os.killpg(proc.pid, signal.SIGKILL)  # a power cut: no chance to save anything
-    out = await proc.stdout.read()
-    await proc.wait()
-    return out.decode(errors="replace")
 
 
 def test_events_survive_fleet_outage_and_power_cut_with_no_gap(tmp_path: Path) -> None:

@@ -15,9 +15,8 @@ from aiocoap import oscore as ao
 from aiocoap.credentials import CredentialsMap
 from aiocoap.oscore_sitewrapper import OscoreSiteWrapper
 
-from fw_fleet import Fleet, free_udp_port
+from fw_fleet import Fleet, free_udp_port, kill, start_board, wait_for, write_root
 from protocol import messages
-from test_integration import kill, start_board, wait_for, write_root
 
 pytestmark = pytest.mark.slow
 SECRET = "5ae2b7c1d2f0aa11930457cf0e6d8b21"
