@@ -57,8 +57,9 @@ def make_engine(url: str | Path, *, echo: bool = False, sqlite_synchronous: str 
         _install_sqlite_pragmas(engine, {**DEFAULT_SQLITE_PRAGMAS, "synchronous": sqlite_synchronous.upper()})
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 8)
-    kwargs.setdefault("max_overflow", 8)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 8)
+        kwargs.setdefault("max_overflow", 8)
     return create_engine(url, echo=echo, **kwargs)
 
 

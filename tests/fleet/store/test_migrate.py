@@ -46,3 +46,38 @@ def test_upgrade__without_url_or_connection__refused() -> None:
 
     with pytest.raises(ValueError, match="needs a database URL or a connection"):
         upgrade()
+
+
+def test_upgrade__concurrent_processes_on_postgres__one_migrates(postgres_schema_url: str) -> None:
+    """Four 'processes' (threads) upgrading a fresh schema at once: no error, one version row."""
+    import threading
+    import uuid
+
+    base, _, _ = postgres_schema_url.partition("?")
+    schema = f"gg_conc_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = f"{base}?options=-csearch_path%3D{schema}"
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            upgrade(url)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        with admin.connect() as conn:
+            rows = conn.exec_driver_sql(f'SELECT version_num FROM "{schema}".alembic_version').all()
+        assert [r[0] for r in rows] == current_heads()
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
