@@ -190,6 +190,14 @@ class VirtualRig(Rig):
                 out.append(Edge(t, "valve", v))
             elif ev in ("boot", "power"):
                 out.append(Edge(t, ev, v))
+        # A close that completes while the board is powered off (stored-energy close on power
+        # loss) is not logged by the launcher: only "closing" is. The position switch would
+        # read closed closing_ms later, so add that edge when the valve is closed now.
+        valve = [e for e in out if e.name == "valve"]
+        if valve and valve[-1].value == "closing" and self.valve_state() == "closed":
+            t = valve[-1].t + int(self.board.valve.closing_ms)
+            if t <= self.now_ms():
+                out.append(Edge(t, "valve", "closed"))
         return out
 
     def valve_state(self) -> str:
