@@ -19,7 +19,7 @@ from fleet.ingest.core import Ingestor, Item, Result
 from fleet.ingest.counters import ErrorCounter
 from fleet.ingest.writer import BatchWriter
 from fleet.services import commands
-from fleet.store.db import Database
+from fleet.store.db import Database, wait_until_reachable
 from fleet.store.migrate import upgrade
 from fleet.store.models import Command, Device
 from fleet.tasks.housekeeping import run_housekeeping
@@ -55,6 +55,7 @@ class Fleet:
         if self.started:
             raise RuntimeError("Fleet already started")
         self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(wait_until_reachable, self.db.engine, attempts=self.settings.db_connect_attempts)
         if migrate:
             await asyncio.to_thread(upgrade, self.db.url)
         await self.writer.start()

@@ -125,6 +125,6 @@ def serve(
         raise typer.Exit(2) from None
     try:
         asyncio.run(run(settings, ready_file=ready_file))
-    except OSError as e:
+    except (OSError, ConnectionError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # Ingest: see docs/fleet.md "Ingest path".
     ingest_batch_max: int = Field(default=512, ge=1, description="messages committed in one transaction")
     ingest_batch_wait_ms: float = Field(default=2.0, ge=0, description="wait for more messages before committing")
+    db_connect_attempts: int = Field(default=10, ge=1, description="start-up: tries 1 s apart before giving up")
     sqlite_synchronous: str = Field(default="NORMAL", pattern="^(NORMAL|FULL)$",
                                     description="FULL: SQLite commits also survive a power cut")
     store_readings: bool = Field(default=True, description="keep the heartbeat time series")

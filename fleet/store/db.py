@@ -79,6 +79,30 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def wait_until_reachable(engine: Engine, *, attempts: int = 10, delay_s: float = 1.0) -> None:
+    """Try a trivial query up to `attempts` times, `delay_s` apart (a server still starting, a
+    container coming up). Raises ConnectionError naming the URL and the last failure."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    last: Exception | None = None
+    for i in range(attempts):
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return
+        except OperationalError as e:
+            last = e
+            if i + 1 < attempts:
+                time.sleep(delay_s)
+    detail = str(getattr(last, "orig", last)).strip().splitlines()[0] if last else "unknown"
+    raise ConnectionError(
+        f"database {engine.url.render_as_string(hide_password=True)} not reachable after {attempts} attempts: "
+        f"{detail}; check --db / GASGUARD_DB and that the server is running"
+    )
+
+
 class Database:
     """An engine and its session factory, the one handle the rest of the fleet passes around."""
 

@@ -76,3 +76,20 @@ def test_serving__in_process(sqlite_db: Database) -> None:
 
     status, port = asyncio.run(main())
     assert status == 200 and port
+
+
+def test_serve__database_unreachable__exit_1_with_message(tmp_path: Path) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleet.cli", "serve", "--db", f"postgresql+psycopg://postgres@127.0.0.1:{port}/x",
+         "--coap-port", "0", "--http-port", "0"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={**__import__("os").environ, "GASGUARD_DB_CONNECT_ATTEMPTS": "2"})
+    assert proc.returncode == 1, proc.stderr
+    assert f"error: database postgresql+psycopg://postgres@127.0.0.1:{port}/x not reachable after 2 attempts: " in proc.stderr
+    assert "check --db / GASGUARD_DB and that the server is running" in proc.stderr
