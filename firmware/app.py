@@ -322,6 +322,8 @@ class App:
             reboot = getattr(self, "_reboot_at", None)
             if reboot is not None and port.ticks_diff(now, reboot) >= 0:
                 self.life.save()
+                if self.m is not None and hasattr(self.m, "reset"):
+                    self.m.reset()
                 port.reset()
             await port.sleep_ms(period)
 
