@@ -255,20 +255,19 @@ class Valve:
                 rec = store.read_json(self.path)
             except store.StoreError:
                 rec = None
-        if not isinstance(rec, dict):
-            self._drive.value(self._idle_level)
-            return
-        st = rec.get("state", OPEN)
-        self.closes = rec.get("closes", 0) if isinstance(rec.get("closes"), int) else 0
-        src = rec.get("src", "")
-        self.src = SOURCES.index(src) if src in SOURCES else 0
-        if st in (CLOSED, CLOSING, UNKNOWN):
-            # stays closed: a pulse valve is latched; a hold valve keeps its hold off
+        if isinstance(rec, dict):
+            st = rec.get("state", OPEN)
+            self.closes = rec.get("closes", 0) if isinstance(rec.get("closes"), int) else 0
+            src = rec.get("src", "")
+            self.src = SOURCES.index(src) if src in SOURCES else 0
+            # closed stays closed: a pulse valve is latched, a hold valve keeps its hold off
+            self.state = CLOSED if st in (CLOSED, CLOSING, UNKNOWN) else OPEN
+        if self.kind == "hold" and self.state == OPEN and self._fb is not None \
+                and self._fb.value() == self._fb_closed:
+            # a hold valve loses its hold in every reset: it is closed now and is re-energised
+            # only by manual_reset() (the button on site), never by the boot itself
             self.state = CLOSED
-            self._drive.value(0)
-        else:
-            self.state = OPEN
-            self._drive.value(self._idle_level)
+        self._drive.value(self._idle_level if self.state == OPEN else 0)
 
     def last_trip(self):
         """(tick, source name, count) of the last trip (for tests and health)."""

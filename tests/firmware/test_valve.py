@@ -131,3 +131,11 @@ def test_state__survives_reboot_and_the_valve_stays_closed():
     assert drive2.written() == [0]
     v2h, drive3, fb3, flag3, ev3 = make(tmp=path, kind="hold")
     assert drive3.level == 0  # a hold valve recorded closed keeps its hold off after boot
+
+
+def test_hold_valve__found_closed_at_boot_is_not_re_energised_by_the_boot():
+    drive = FakePin(0)
+    fb = FakePin(0)  # feedback reads closed: the reset dropped the hold
+    v = valve.Valve(drive, fb, FakeFlag(), kind="hold", feedback_closed_level=0)
+    assert v.state == valve.CLOSED and drive.level == 0 and drive.written() == [0]
+    assert v.manual_reset(alarm_level=0) is True and drive.level == 1
