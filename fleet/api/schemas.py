@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -285,3 +285,13 @@ class ServiceHealth(BaseModel):
     ingest_errors: dict[str, int]
 
 
+
+
+# The plural {data, count} of each entity, named as the template names them.
+DevicesPublic = ListOf[DevicePublic]
+ProductModelsPublic = ListOf[ProductModelPublic]
+SitesPublic = ListOf[SitePublic]
+EventsPublic = ListOf[EventPublic]
+AlarmsPublic = ListOf[AlarmPublic]
+CommandsPublic = ListOf[CommandPublic]
+AuditsPublic = ListOf[AuditPublic]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fleet.core.clock import now
 from fleet.core.errors import FleetError
@@ -99,4 +99,3 @@ async def run_poller(fleet: "Fleet") -> None:
             log.error("poller pass failed: %r", e, exc_info=True)
 
 
-__all__: list[Any] = ["poll_once", "run_poller"]

@@ -6,16 +6,16 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from fleet.api.deps import PageDep, SessionDep
-from fleet.api.schemas import AlarmAction, AlarmPublic, AlarmStateT, AuditPublic, ListOf
+from fleet.api.schemas import AlarmAction, AlarmPublic, AlarmsPublic, AlarmStateT, AuditPublic
 from fleet.services import alarms, queries
 from fleet.store.models import Alarm, AuditLog
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
 
-@router.get("", response_model=ListOf[AlarmPublic])
+@router.get("", response_model=AlarmsPublic)
 def list_alarms(session: SessionDep, page: PageDep, state: AlarmStateT | None = None, active: bool | None = None,
-                device_id: str | None = None, site_id: int | None = None) -> ListOf[AlarmPublic]:
+                device_id: str | None = None, site_id: int | None = None) -> AlarmsPublic:
     stmt = select(Alarm)
     if state:
         stmt = stmt.where(Alarm.state == state)
@@ -26,7 +26,7 @@ def list_alarms(session: SessionDep, page: PageDep, state: AlarmStateT | None = 
     if site_id is not None:
         stmt = stmt.where(Alarm.site_id == site_id)
     rows, count = queries.page(session, stmt, offset=page.offset, limit=page.limit, order=Alarm.id.desc())
-    return ListOf[AlarmPublic](data=[AlarmPublic.model_validate(r) for r in rows], count=count)
+    return AlarmsPublic(data=[AlarmPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
 from fleet.api.deps import FleetDep, PageDep, SessionDep, SettingsDep
-from fleet.api.schemas import CancelBody, CommandCreate, CommandCreated, CommandPublic, ListOf
+from fleet.api.schemas import CancelBody, CommandCreate, CommandCreated, CommandPublic, CommandsPublic
 from fleet.core.errors import FleetError
 from fleet.services import commands, queries
 from fleet.store.models import Command
@@ -14,16 +14,16 @@ from fleet.store.models import Command
 router = APIRouter(prefix="/commands", tags=["commands"])
 
 
-@router.get("", response_model=ListOf[CommandPublic])
+@router.get("", response_model=CommandsPublic)
 def list_commands(session: SessionDep, page: PageDep, device_id: str | None = None,
-                  state: str | None = None) -> ListOf[CommandPublic]:
+                  state: str | None = None) -> CommandsPublic:
     stmt = select(Command)
     if device_id:
         stmt = stmt.where(Command.device_id == device_id)
     if state:
         stmt = stmt.where(Command.state == state)
     rows, count = queries.page(session, stmt, offset=page.offset, limit=page.limit, order=Command.id.desc())
-    return ListOf[CommandPublic](data=[CommandPublic.model_validate(r) for r in rows], count=count)
+    return CommandsPublic(data=[CommandPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.post("", response_model=CommandCreated, status_code=status.HTTP_201_CREATED,

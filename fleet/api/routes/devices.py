@@ -11,10 +11,11 @@ from fleet.api.deps import FleetDep, PageDep, SessionDep
 from fleet.api.schemas import (
     DeviceCreate,
     DevicePublic,
+    DevicesPublic,
     DeviceUpdate,
     EventPublic,
+    EventsPublic,
     GapPublic,
-    ListOf,
     ReadingPublic,
 )
 from fleet.services import devices
@@ -23,12 +24,12 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 
 
 
-@router.get("", response_model=ListOf[DevicePublic])
+@router.get("", response_model=DevicesPublic)
 def list_devices(session: SessionDep, page: PageDep, online: bool | None = None, site_id: int | None = None,
-                 model: str | None = None, q: str | None = None) -> ListOf[DevicePublic]:
+                 model: str | None = None, q: str | None = None) -> DevicesPublic:
     rows, count = devices.list_devices(session, online=online, site_id=site_id, model_code=model, q=q,
                                        offset=page.offset, limit=page.limit)
-    return ListOf[DevicePublic](data=[DevicePublic.model_validate(r) for r in rows], count=count)
+    return DevicesPublic(data=[DevicePublic.model_validate(r) for r in rows], count=count)
 
 
 @router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED)
@@ -50,13 +51,13 @@ def update_device(session: SessionDep, device_id: str, body: DeviceUpdate) -> De
     return DevicePublic.model_validate(d)
 
 
-@router.get("/{device_id}/events", response_model=ListOf[EventPublic])
+@router.get("/{device_id}/events", response_model=EventsPublic)
 def device_events(session: SessionDep, page: PageDep, device_id: str, kind: str | None = None,
-                  since: datetime | None = None, until: datetime | None = None) -> ListOf[EventPublic]:
+                  since: datetime | None = None, until: datetime | None = None) -> EventsPublic:
     devices.get(session, device_id)
     rows, count = devices.list_events(session, device_id=device_id, kind=kind, origin=None, since=since,
                                       until=until, offset=page.offset, limit=page.limit)
-    return ListOf[EventPublic](data=[EventPublic.model_validate(r) for r in rows], count=count)
+    return EventsPublic(data=[EventPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.get("/{device_id}/readings", response_model=list[ReadingPublic])

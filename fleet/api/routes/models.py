@@ -5,17 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from fleet.api.deps import PageDep, SessionDep
-from fleet.api.schemas import ListOf, ProductKindT, ProductModelCreate, ProductModelPublic, ProductModelUpdate
+from fleet.api.schemas import ProductKindT, ProductModelCreate, ProductModelPublic, ProductModelsPublic, ProductModelUpdate
 from fleet.services import catalogue
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("", response_model=ListOf[ProductModelPublic])
+@router.get("", response_model=ProductModelsPublic)
 def list_models(session: SessionDep, page: PageDep, kind: ProductKindT | None = None,
-                approved: bool | None = None) -> ListOf[ProductModelPublic]:
+                approved: bool | None = None) -> ProductModelsPublic:
     rows, count = catalogue.list_models(session, kind=kind, approved=approved, offset=page.offset, limit=page.limit)
-    return ListOf[ProductModelPublic](data=[ProductModelPublic.model_validate(r) for r in rows], count=count)
+    return ProductModelsPublic(data=[ProductModelPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.post("", response_model=ProductModelPublic, status_code=status.HTTP_201_CREATED)

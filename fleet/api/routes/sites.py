@@ -7,19 +7,19 @@ from typing import Literal
 from fastapi import APIRouter, status
 
 from fleet.api.deps import PageDep, SessionDep
-from fleet.api.schemas import ListOf, SiteCreate, SitePublic, SiteUpdate
+from fleet.api.schemas import SiteCreate, SitePublic, SitesPublic, SiteUpdate
 from fleet.services import catalogue
 
 router = APIRouter(prefix="/sites", tags=["sites"])
 
 
-@router.get("", response_model=ListOf[SitePublic])
+@router.get("", response_model=SitesPublic)
 def list_sites(session: SessionDep, page: PageDep, township: str | None = None,
                category: Literal["residential", "non_residential"] | None = None,
-               supply: Literal["pipeline", "lpg"] | None = None, q: str | None = None) -> ListOf[SitePublic]:
+               supply: Literal["pipeline", "lpg"] | None = None, q: str | None = None) -> SitesPublic:
     rows, count = catalogue.list_sites(session, township=township, category=category, supply=supply, q=q,
                                        offset=page.offset, limit=page.limit)
-    return ListOf[SitePublic](data=[SitePublic.model_validate(r) for r in rows], count=count)
+    return SitesPublic(data=[SitePublic.model_validate(r) for r in rows], count=count)
 
 
 @router.post("", response_model=SitePublic, status_code=status.HTTP_201_CREATED)
