@@ -107,22 +107,87 @@ def pack(files: Mapping[str, bytes], *, block_size: int, block_count: int) -> by
     return image
 
 
-def geometry(image: bytes) -> tuple[int, int]:
-    """(block_size, block_count) recorded in the image's superblock.
+# littlefs metadata tags (littlefs SPEC.md "Metadata tags"): 1 invalid bit, 11 type bits,
+# 10 id bits, 10 length bits, stored big-endian and XORed with the previous tag.
+_TAG_INVALID = 0x8000_0000
+_TYPE_INLINESTRUCT = 0x201  # id 0 in the superblock pair: version, block size, block count...
+_TYPE_CRC_MASK = 0x700
+_TYPE_CRC = 0x500
+_LEN_DELETED = 0x3FF
+_BLOCK_SIZES = (4096, 512, 1024, 2048, 8192, 16384, 32768, 65536, 256, 128)
 
-    The superblock sits in block 0 and block 1 with the magic "littlefs" at byte 8; its inline
-    struct holds version, block size and block count (little-endian uint32 each).
+
+def _superblock(block: bytes) -> tuple[int, int, int, int] | None:
+    """(revision, version, block_size, block_count) from one block of the superblock pair, or None.
+
+    Walks the block's tags from the start, as littlefs does when it fetches a metadata pair:
+    after MicroPython has compacted the pair, other entries' tags can sit between the
+    "littlefs" name tag and the superblock's inline struct, so no fixed offset holds it.
     """
-    for block_size in (4096, 512, 1024, 2048, 8192, 16384, 32768, 65536, 256, 128):
-        for start in (0, block_size):
-            if len(image) < start + 32:
-                continue
-            if image[start + 8 : start + 16] == b"littlefs":
-                # tag (4 bytes, big-endian) at 16, then version, block_size, block_count.
-                size = int.from_bytes(image[start + 24 : start + 28], "little")
-                count = int.from_bytes(image[start + 28 : start + 32], "little")
-                if size == block_size or start == 0:
-                    return size, count
+    if len(block) < 8:
+        return None
+    revision = int.from_bytes(block[0:4], "little")
+    found: tuple[int, int, int] | None = None
+    ptag = 0xFFFF_FFFF
+    off = 4
+    while off + 4 <= len(block):
+        tag = int.from_bytes(block[off : off + 4], "big") ^ ptag
+        if tag & _TAG_INVALID:
+            break
+        kind = (tag >> 20) & 0x7FF
+        ident = (tag >> 10) & 0x3FF
+        length = tag & 0x3FF
+        size = 0 if length == _LEN_DELETED else length
+        if off + 4 + size > len(block):
+            break
+        if kind == _TYPE_INLINESTRUCT and ident == 0 and size >= 12:
+            body = block[off + 4 : off + 16]
+            version = int.from_bytes(body[0:4], "little")
+            bsize = int.from_bytes(body[4:8], "little")
+            bcount = int.from_bytes(body[8:12], "little")
+            if bsize >= 128 and not bsize & (bsize - 1) and bcount >= 2:
+                found = (version, bsize, bcount)
+        ptag = tag
+        if kind & _TYPE_CRC_MASK == _TYPE_CRC:
+            # A CRC tag ends a commit; the next commit's first tag flips the invalid bit's sense.
+            ptag ^= ((kind & 1) << 31) & 0xFFFF_FFFF
+        off += 4 + size
+    if found is None:
+        return None
+    return revision, found[0], found[1], found[2]
+
+
+def _newer(a: int, b: int) -> bool:
+    """littlefs revision counts wrap: a is newer than b when (a - b) is positive as int32."""
+    diff = (a - b) & 0xFFFF_FFFF
+    return diff != 0 and diff < 0x8000_0000
+
+
+def geometry(image: bytes) -> tuple[int, int]:
+    """(block_size, block_count) recorded in the image's superblock."""
+    _version, block_size, block_count = _find_superblock(image)
+    return block_size, block_count
+
+
+def _find_superblock(image: bytes) -> tuple[int, int, int]:
+    """(disk version, block_size, block_count) from the newer block of the superblock pair.
+
+    The superblock lives in the metadata pair of blocks 0 and 1; each commit appends to one of
+    them and a compaction rewrites the other with a higher revision count. The newer block
+    that holds a superblock entry wins (block 0 alone when block 1 is blank, as in a fresh image).
+    """
+    for block_size in _BLOCK_SIZES:
+        first = _superblock(image[:block_size])
+        if first is not None and first[2] != block_size:
+            continue  # block 0 read with the wrong bound; try the size it records
+        second = _superblock(image[block_size : 2 * block_size])
+        if second is not None and second[2] != block_size:
+            second = None
+        newest = first
+        if second is not None and (first is None or _newer(second[0], first[0])):
+            newest = second
+        if newest is not None:
+            return newest[1], newest[2], newest[3]
     raise VfsImageError("no littlefs superblock found: this is not a littlefs2 image")
 
 
@@ -132,13 +197,17 @@ def read(image: bytes) -> VfsContents:
     Raises VfsImageError when the image is not littlefs2, or when its byte length differs from
     the size its superblock records (such an image would not mount on the board either).
     """
-    block_size, block_count = geometry(image)
+    version, block_size, block_count = _find_superblock(image)
     if len(image) != block_size * block_count:
         raise VfsImageError(
             f"the image is {len(image)} bytes but its superblock says {block_count} blocks of "
             f"{block_size} ({block_size * block_count} bytes): it would not mount on a board"
         )
-    fs = LittleFS(mount=False, **_config(block_size, block_count))
+    # Mount with the on-disk version the image records: MicroPython's newer littlefs raises a
+    # 2.0 image to 2.1 when it first writes, and a driver pinned to 2.0 refuses to mount that.
+    config = _config(block_size, block_count)
+    config["disk_version"] = version
+    fs = LittleFS(mount=False, **config)
     fs.context.buffer = bytearray(image)
     try:
         fs.mount()
