@@ -60,9 +60,14 @@ class Fleet:
             await asyncio.to_thread(upgrade, self.db.url)
         await self.writer.start()
         if coap:
-            self.coap = CoapServer(self.writer, self.counter, host=self.settings.coap_host,
-                                   port=self.settings.coap_port, dedup_lifetime_s=self.settings.coap_dedup_lifetime_s)
-            await self.coap.start()
+            coap_server = CoapServer(self.writer, self.counter, host=self.settings.coap_host,
+                                     port=self.settings.coap_port, dedup_lifetime_s=self.settings.coap_dedup_lifetime_s)
+            try:
+                await coap_server.start()
+            except OSError:
+                await self.writer.stop()
+                raise
+            self.coap = coap_server
             assert self.coap.context is not None
             self.device_client = DeviceClient(self.coap.context, timeout_s=self.settings.poll_timeout_s)
         if background:

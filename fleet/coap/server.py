@@ -155,9 +155,13 @@ class CoapServer:
 
     async def start(self) -> None:
         site = build_site(self.writer, self.counter)
-        self.context = await aiocoap.Context.create_server_context(
-            site, bind=(self.host, self.port), transports=["udp6"]
-        )
+        try:
+            self.context = await aiocoap.Context.create_server_context(
+                site, bind=(self.host, self.port), transports=["udp6"]
+            )
+        except OSError as e:
+            raise OSError(e.errno, f"cannot listen for CoAP on {self.host}:{self.port}: {e.strerror or e}; "
+                          "choose another --coap-port (0 picks a free one)") from None
         self.tuning = apply_dedup_lifetime(self.context, self.tuning.EXCHANGE_LIFETIME)
         self.port = self._bound_port()
         log.info("CoAP listening on %s:%d", self.host, self.port)

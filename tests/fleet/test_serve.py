@@ -93,3 +93,21 @@ def test_serve__database_unreachable__exit_1_with_message(tmp_path: Path) -> Non
     assert proc.returncode == 1, proc.stderr
     assert f"error: database postgresql+psycopg://postgres@127.0.0.1:{port}/x not reachable after 2 attempts: " in proc.stderr
     assert "check --db / GASGUARD_DB and that the server is running" in proc.stderr
+
+
+def test_serve__coap_port_taken__exit_1_with_message(tmp_path: Path) -> None:
+    import socket
+
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", 0))
+    port = s.getsockname()[1]
+    try:
+        proc = subprocess.run([sys.executable, "-m", "fleet.cli", "serve", "--db", str(tmp_path / "f.db"),
+                               "--coap-port", str(port), "--http-port", "0"],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+    finally:
+        s.close()
+    assert proc.returncode == 1, proc.stderr
+    assert f"error: [Errno 98] cannot listen for CoAP on 127.0.0.1:{port}: " in proc.stderr
+    assert "choose another --coap-port (0 picks a free one)" in proc.stderr
