@@ -3,8 +3,8 @@ session per request, the settings, and the shared pagination parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
@@ -27,6 +27,33 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.fleet.settings  # type: ignore[no-any-return]
 
 
+T = TypeVar("T")
+
+
+class StoreWriter:
+    """Runs a change in the fleet's one database thread and commits it.
+
+    Routes that write go through here instead of writing from the request thread pool: on SQLite
+    every write then comes from one thread (no "database is locked" when a request's transaction
+    meets an ingest commit), and on PostgreSQL nothing changes but the thread."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    async def __call__(self, fn: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.fleet.db.session() as session:
+                out = fn(session)
+                session.commit()
+                return out
+
+        return await self.fleet.writer.run(run)  # type: ignore[no-any-return]
+
+
+def get_store_writer(request: Request) -> StoreWriter:
+    return StoreWriter(request.app.state.fleet)
+
+
 class Page:
     """offset/limit pagination; every list answers {data, count} with count = all matches."""
 
@@ -43,3 +70,4 @@ FleetDep = Annotated[Fleet, Depends(get_fleet)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PageDep = Annotated[Page, Depends(Page)]
+WriteDep = Annotated[StoreWriter, Depends(get_store_writer)]

@@ -99,29 +99,33 @@ def device_page(request: Request, session: SessionDep, device_id: str, lang: Lan
     return _render("device.html", ctx, lang)
 
 
-def _alarm_action(fleet: Any, action: str, alarm_id: int, by: str, next_url: str) -> RedirectResponse:
+async def _alarm_action(fleet: Any, action: str, alarm_id: int, by: str, next_url: str) -> RedirectResponse:
     fn = alarms.acknowledge if action == "ack" else alarms.resolve
-    with fleet.db.session() as session:
-        try:
-            fn(session, alarm_id=alarm_id, by=by)
-            session.commit()
-            outcome = "ok"
-        except FleetError as e:
-            outcome = e.reason
+
+    def change() -> str:  # in the fleet's database thread (see fleet/api/deps.py StoreWriter)
+        with fleet.db.session() as session:
+            try:
+                fn(session, alarm_id=alarm_id, by=by)
+                session.commit()
+                return "ok"
+            except FleetError as e:
+                return e.reason
+
+    outcome = await fleet.writer.run(change)
     target = next_url if next_url.startswith("/") and not next_url.startswith("//") else "/"
     sep = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{sep}{action}={outcome}", status_code=303)
 
 
 @router.post("/alarms/{alarm_id}/ack")
-def acknowledge(fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "/") -> RedirectResponse:
+async def acknowledge(fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
+                      next: Annotated[str, Form()] = "/") -> RedirectResponse:
     """The dashboard's acknowledge button (a plain form post, then back to the page)."""
-    return _alarm_action(fleet, "ack", alarm_id, by, next)
+    return await _alarm_action(fleet, "ack", alarm_id, by, next)
 
 
 @router.post("/alarms/{alarm_id}/resolve")
-def resolve(fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
-            next: Annotated[str, Form()] = "/") -> RedirectResponse:
+async def resolve(fleet: FleetDep, alarm_id: int, by: Annotated[str, Form()] = "",
+                  next: Annotated[str, Form()] = "/") -> RedirectResponse:
     """The dashboard's resolve button for an acknowledged alarm (site checked, valve reopened)."""
-    return _alarm_action(fleet, "resolve", alarm_id, by, next)
+    return await _alarm_action(fleet, "resolve", alarm_id, by, next)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from fleet.api.deps import PageDep, SessionDep
+from fleet.api.deps import PageDep, SessionDep, WriteDep
 from fleet.api.schemas import AlarmAction, AlarmPublic, AlarmsPublic, AlarmStateT, AuditPublic
 from fleet.services import alarms, queries
 from fleet.store.models import Alarm, AuditLog
@@ -35,16 +35,14 @@ def get_alarm(session: SessionDep, alarm_id: int) -> AlarmPublic:
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmPublic)
-def acknowledge(session: SessionDep, alarm_id: int, body: AlarmAction) -> AlarmPublic:
-    alarm = alarms.acknowledge(session, alarm_id=alarm_id, by=body.by, note=body.note)
-    session.commit()
+async def acknowledge(write: WriteDep, alarm_id: int, body: AlarmAction) -> AlarmPublic:
+    alarm = await write(lambda s: alarms.acknowledge(s, alarm_id=alarm_id, by=body.by, note=body.note))
     return AlarmPublic.model_validate(alarm)
 
 
 @router.post("/{alarm_id}/resolve", response_model=AlarmPublic)
-def resolve(session: SessionDep, alarm_id: int, body: AlarmAction) -> AlarmPublic:
-    alarm = alarms.resolve(session, alarm_id=alarm_id, by=body.by, note=body.note)
-    session.commit()
+async def resolve(write: WriteDep, alarm_id: int, body: AlarmAction) -> AlarmPublic:
+    alarm = await write(lambda s: alarms.resolve(s, alarm_id=alarm_id, by=body.by, note=body.note))
     return AlarmPublic.model_validate(alarm)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
-from fleet.api.deps import FleetDep, PageDep, SessionDep, SettingsDep
+from fleet.api.deps import FleetDep, PageDep, SessionDep, SettingsDep, WriteDep
 from fleet.api.schemas import CancelBody, CommandCreate, CommandCreated, CommandPublic, CommandsPublic
 from fleet.core.errors import FleetError
 from fleet.services import commands, queries
@@ -71,7 +71,6 @@ async def send_command(fleet: FleetDep, command_id: int) -> CommandPublic:
 
 
 @router.post("/{command_id}/cancel", response_model=CommandPublic)
-def cancel_command(session: SessionDep, command_id: int, body: CancelBody) -> CommandPublic:
-    cmd = commands.cancel(session, command_id=command_id, by=body.by)
-    session.commit()
+async def cancel_command(write: WriteDep, command_id: int, body: CancelBody) -> CommandPublic:
+    cmd = await write(lambda s: commands.cancel(s, command_id=command_id, by=body.by))
     return CommandPublic.model_validate(cmd)

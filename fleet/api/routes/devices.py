@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from fleet.api.deps import FleetDep, PageDep, SessionDep
+from fleet.api.deps import FleetDep, PageDep, SessionDep, WriteDep
 from fleet.api.schemas import (
     DeviceCreate,
     DevicePublic,
@@ -33,10 +33,8 @@ def list_devices(session: SessionDep, page: PageDep, online: bool | None = None,
 
 
 @router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED)
-def create_device(session: SessionDep, body: DeviceCreate) -> DevicePublic:
-    d = devices.create(session, data=body.model_dump())
-    session.commit()
-    return DevicePublic.model_validate(d)
+async def create_device(write: WriteDep, body: DeviceCreate) -> DevicePublic:
+    return await write(lambda s: DevicePublic.model_validate(devices.create(s, data=body.model_dump())))
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
@@ -45,10 +43,9 @@ def get_device(session: SessionDep, device_id: str) -> DevicePublic:
 
 
 @router.patch("/{device_id}", response_model=DevicePublic)
-def update_device(session: SessionDep, device_id: str, body: DeviceUpdate) -> DevicePublic:
-    d = devices.update(session, device_id=device_id, data=body.model_dump(exclude_unset=True))
-    session.commit()
-    return DevicePublic.model_validate(d)
+async def update_device(write: WriteDep, device_id: str, body: DeviceUpdate) -> DevicePublic:
+    data = body.model_dump(exclude_unset=True)
+    return await write(lambda s: DevicePublic.model_validate(devices.update(s, device_id=device_id, data=data)))
 
 
 @router.get("/{device_id}/events", response_model=EventsPublic)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from fleet.api.deps import PageDep, SessionDep
+from fleet.api.deps import PageDep, SessionDep, WriteDep
 from fleet.api.schemas import ProductKindT, ProductModelCreate, ProductModelPublic, ProductModelsPublic, ProductModelUpdate
 from fleet.services import catalogue
 
@@ -19,10 +19,8 @@ def list_models(session: SessionDep, page: PageDep, kind: ProductKindT | None = 
 
 
 @router.post("", response_model=ProductModelPublic, status_code=status.HTTP_201_CREATED)
-def create_model(session: SessionDep, body: ProductModelCreate) -> ProductModelPublic:
-    pm = catalogue.create_model(session, data=body.model_dump())
-    session.commit()
-    return ProductModelPublic.model_validate(pm)
+async def create_model(write: WriteDep, body: ProductModelCreate) -> ProductModelPublic:
+    return await write(lambda s: ProductModelPublic.model_validate(catalogue.create_model(s, data=body.model_dump())))
 
 
 @router.get("/{model_id}", response_model=ProductModelPublic)
@@ -31,7 +29,7 @@ def get_model(session: SessionDep, model_id: int) -> ProductModelPublic:
 
 
 @router.patch("/{model_id}", response_model=ProductModelPublic)
-def update_model(session: SessionDep, model_id: int, body: ProductModelUpdate) -> ProductModelPublic:
-    pm = catalogue.update_model(session, model_id=model_id, data=body.model_dump(exclude_unset=True))
-    session.commit()
-    return ProductModelPublic.model_validate(pm)
+async def update_model(write: WriteDep, model_id: int, body: ProductModelUpdate) -> ProductModelPublic:
+    data = body.model_dump(exclude_unset=True)
+    return await write(lambda s: ProductModelPublic.model_validate(catalogue.update_model(s, model_id=model_id,
+                                                                                         data=data)))

@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, status
 
-from fleet.api.deps import PageDep, SessionDep
+from fleet.api.deps import PageDep, SessionDep, WriteDep
 from fleet.api.schemas import SiteCreate, SitePublic, SitesPublic, SiteUpdate
 from fleet.services import catalogue
 
@@ -23,10 +23,8 @@ def list_sites(session: SessionDep, page: PageDep, township: str | None = None,
 
 
 @router.post("", response_model=SitePublic, status_code=status.HTTP_201_CREATED)
-def create_site(session: SessionDep, body: SiteCreate) -> SitePublic:
-    site = catalogue.create_site(session, data=body.model_dump())
-    session.commit()
-    return SitePublic.model_validate(site)
+async def create_site(write: WriteDep, body: SiteCreate) -> SitePublic:
+    return await write(lambda s: SitePublic.model_validate(catalogue.create_site(s, data=body.model_dump())))
 
 
 @router.get("/{site_id}", response_model=SitePublic)
@@ -35,7 +33,6 @@ def get_site(session: SessionDep, site_id: int) -> SitePublic:
 
 
 @router.patch("/{site_id}", response_model=SitePublic)
-def update_site(session: SessionDep, site_id: int, body: SiteUpdate) -> SitePublic:
-    site = catalogue.update_site(session, site_id=site_id, data=body.model_dump(exclude_unset=True))
-    session.commit()
-    return SitePublic.model_validate(site)
+async def update_site(write: WriteDep, site_id: int, body: SiteUpdate) -> SitePublic:
+    data = body.model_dump(exclude_unset=True)
+    return await write(lambda s: SitePublic.model_validate(catalogue.update_site(s, site_id=site_id, data=data)))
