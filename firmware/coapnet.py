@@ -173,6 +173,8 @@ class Endpoint:
                 options=None):
         """Send a request now; returns the Request (await its wait()). `options`: extra
         (number, bytes) pairs, e.g. an OSCORE Echo (252)."""
+        if self._dead:
+            raise RuntimeError("coap endpoint: used after deinit()")
         msg = Message(N.CON if confirmable else N.NON, code, self.next_mid(), self._token(),
                       payload, path=path, cf=cf)
         for o in options or ():

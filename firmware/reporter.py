@@ -127,6 +127,8 @@ class Reporter:
 
     async def step(self):
         """One unit of work; returns False when there was nothing to do."""
+        if self._dead:
+            raise RuntimeError("reporter: used after deinit()")
         if not self.registered:
             resp = await self._post(paths.REGISTER, "registration", self.registration(), N.CF_CBOR)
             if resp.code == N.CHANGED:

@@ -161,3 +161,15 @@ def test_server__ping_gets_rst_and_garbage_con_gets_rst():
     ep.datagram(bytes.fromhex("400100 2bf0".replace(" ", "")), PEER)
     r = Message.decode(sock.sent[-1][1])
     assert (r.mtype, r.mid) == (N.RST, 0x2B)
+
+
+def test_endpoint__use_after_deinit_says_so():
+    from utils.dual import raises
+
+    ep, sock, clock = make()
+    req = ep.request(N.POST, ("gg", "ev"), b"x", remote=PEER)
+    sock.close = lambda: None
+    ep.deinit()
+    assert isinstance(req.error, RequestTimedOut)  # a waiting request is released
+    e = raises(RuntimeError, ep.request, N.POST, ("gg", "ev"), b"x", None, PEER)
+    assert str(e) == "coap endpoint: used after deinit()"
