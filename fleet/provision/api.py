@@ -5,6 +5,7 @@
     POST /provision/devices/{device_id}/key       the device's OSCORE key (201 new, 200 existing)
     POST /provision/devices/{device_id}/acceptance  record an acceptance test (201)
     GET  /provision/devices/{device_id}/acceptance  the device's acceptance tests
+    GET  /provision/fleet                         what a device is told: CoAP port, OSCORE or not
 
 Device routes need `Authorization: Bearer <enrolment token>`; a bad token is 401 with the
 reason. Issuing tokens is open today, like every fleet route: the security issue (issue 10)
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleet.api.deps import SessionDep
+from fleet.api.deps import FleetDep, SessionDep
 from fleet.provision import service
 from fleet.provision.models import EnrolmentToken
 
@@ -84,6 +85,19 @@ class AcceptancePublic(BaseModel):
     note: str | None
 
 
+class FleetFacts(BaseModel):
+    coap_port: int | None
+    oscore: bool
+
+
+def fleet_speaks_oscore(fleet: object) -> bool:
+    """Whether the fleet's CoAP side protects devices with the keys in device_credentials.
+    The OSCORE wiring (issue 10) sets `oscore_enabled = True` on the Fleet or its CoAP server;
+    until then devices are configured for plain CoAP (their key is issued and kept all the same)."""
+    coap = getattr(fleet, "coap", None)
+    return bool(getattr(fleet, "oscore_enabled", False) or getattr(coap, "oscore_enabled", False))
+
+
 def _token(session: SessionDep, authorization: str | None) -> EnrolmentToken:
     value = None
     if authorization:
@@ -98,6 +112,11 @@ def _token(session: SessionDep, authorization: str | None) -> EnrolmentToken:
 
 
 AuthHeader = Annotated[str | None, Header(description="Bearer <enrolment token>")]
+
+
+@router.get("/fleet", response_model=FleetFacts)
+def fleet_facts(fleet: FleetDep) -> FleetFacts:
+    return FleetFacts(coap_port=fleet.coap_port, oscore=fleet_speaks_oscore(fleet))
 
 
 @router.post("/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)

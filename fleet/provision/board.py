@@ -12,9 +12,12 @@ What this is not: the provisioning steps (fleet/provision/steps.py) or their pol
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from mpremote.transport import TransportError, TransportExecError
@@ -116,13 +119,45 @@ class BoardSession:
         self.close()
 
     # -- running code ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _deadline(self, seconds: float) -> Iterator[None]:
+        """mpremote's reads time out only when the line goes quiet: a board that reset under us
+        and now runs its app (printing now and then) would keep a read going for ever. Past the
+        deadline the port is closed, so the read fails and the caller gets a BoardError."""
+        t = self.t
+        fired = threading.Event()
+
+        def expire() -> None:
+            fired.set()
+            if t is not None:
+                with contextlib.suppress(Exception):
+                    t.serial.close()
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except Exception as e:
+            if fired.is_set():
+                self.t = None
+                raise BoardError(f"{self.port}: the board stopped answering (no raw REPL reply within "
+                                 f"{seconds:.0f} s)") from None
+            raise e
+        finally:
+            timer.cancel()
+
     def exec(self, code: str, *, timeout_s: float | None = None) -> str:
         """Run code on the board; its printed output. BoardError with the board's traceback."""
         if self.t is None:
             raise BoardError(f"{self.port}: not connected")
+        limit = timeout_s or self.exec_timeout_s
         try:
-            out, err = self.t.exec_raw(code, timeout=timeout_s or self.exec_timeout_s)
-        except (TransportError, OSError) as e:
+            with self._deadline(limit + 5):
+                out, err = self.t.exec_raw(code, timeout=limit)
+        except (TransportError, OSError, TypeError, AttributeError) as e:
+            if isinstance(e, BoardError):
+                raise
             raise BoardError(f"{self.port}: the board stopped answering ({e})") from None
         if err:
             last = err.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
@@ -143,8 +178,11 @@ class BoardSession:
         if not self.exists(path):
             return None
         try:
-            return bytes(self.t.fs_readfile(path))
-        except (TransportError, TransportExecError, OSError) as e:
+            with self._deadline(self.exec_timeout_s + 30):
+                return bytes(self.t.fs_readfile(path))
+        except BoardError:
+            raise
+        except (TransportError, TransportExecError, OSError, TypeError, AttributeError) as e:
             raise BoardError(f"{self.port}: reading {path} failed ({e})") from None
 
     def read_json(self, path: str) -> Any:
@@ -173,8 +211,11 @@ class BoardSession:
         if self.t is None:
             raise BoardError(f"{self.port}: not connected")
         try:
-            self.t.fs_writefile(tmp, data, chunk_size=CHUNK)
-        except (TransportError, TransportExecError, OSError) as e:
+            with self._deadline(self.exec_timeout_s + 30):
+                self.t.fs_writefile(tmp, data, chunk_size=CHUNK)
+        except BoardError:
+            raise
+        except (TransportError, TransportExecError, OSError, TypeError, AttributeError) as e:
             raise BoardError(f"{self.port}: writing {tmp} failed ({e})") from None
         want = hashlib.sha256(data).hexdigest()
         got = self.sha256(tmp)
@@ -201,8 +242,11 @@ class BoardSession:
         if self.t is None:
             raise BoardError(f"{self.port}: not connected")
         try:
-            self.t.exec_raw_no_follow("import machine\nmachine.reset()")
-        except (TransportError, OSError) as e:
+            with self._deadline(self.exec_timeout_s + 5):
+                self.t.exec_raw_no_follow("import machine\nmachine.reset()")
+        except BoardError:
+            raise
+        except (TransportError, OSError, TypeError, AttributeError) as e:
             raise BoardError(f"{self.port}: the reset command was not taken ({e})") from None
         if not reconnect:
             time.sleep(0.2)

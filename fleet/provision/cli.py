@@ -81,7 +81,7 @@ def provision(
     accept_timeout: Annotated[float, typer.Option("--accept-timeout", help="seconds to wait for the test alarm")] = 90.0,
 ) -> None:
     """Provision a flashed board on site: its key, its configuration, registration, acceptance test."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     opts = Options(port=port, site=site, fleet=fleet, token=token, gas=gas, sp_low=sp_low, sp_high=sp_high,
                    board=board, coap=coap, model=model, heartbeat_s=heartbeat, wifi_ssid=wifi_ssid,
                    wifi_key=wifi_key, rekey=rekey, acceptance=acceptance, register_timeout_s=register_timeout,

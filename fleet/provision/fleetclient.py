@@ -65,6 +65,9 @@ class FleetClient:
     def health(self) -> dict[str, Any]:
         return dict(self._ok(self._call("GET", "/health"), "fleet health"))
 
+    def facts(self) -> dict[str, Any]:
+        return dict(self._ok(self._call("GET", "/provision/fleet"), "fleet facts"))
+
     def device(self, device_id: str) -> dict[str, Any] | None:
         r = self._call("GET", f"/devices/{device_id}")
         if r.status_code == 404:

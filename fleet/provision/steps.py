@@ -83,6 +83,7 @@ class Options:
     register_timeout_s: float = 60.0
     accept_timeout_s: float = 90.0
     test_lel: float | None = None
+    oscore: bool | None = None  # None: as the fleet says (GET /provision/fleet)
 
     def check(self) -> None:
         """Field checks, with the firmware's own ranges (firmware/config.py read_config)."""
@@ -217,7 +218,7 @@ class Provisioner:
             return ProvisionError(step, message, state=state, next="check the cable and the port name, close any "
                                   "program using the port, " + again)
         if step in ("maint", "key", "config"):
-            state = self._restart_app(remove_maint=True)
+            state = self._restart_app(remove_maint=True, fresh=isinstance(err, BoardError))
             if isinstance(err, FleetError) and err.unreachable:
                 nxt = f"check the fleet address ({self.o.fleet}) and this laptop's network, {again}"
             elif isinstance(err, FleetError) and err.status == 401:
@@ -241,14 +242,14 @@ class Provisioner:
             "check the sensor, the buzzer and the valve wiring (or replace the unit), ventilate and reopen the valve "
             "by hand, then run the same command again to repeat the acceptance test"))
 
-    def _restart_app(self, *, remove_maint: bool) -> str:
+    def _restart_app(self, *, remove_maint: bool, fresh: bool = False) -> str:
         """Leave the board running its app: remove /maint when asked and reset. Returns the
         state in words, including the case where the board no longer answers."""
         b = self.b
         if b is None:
             return self._lost_board_state()
         sha = None
-        for attempt in range(2):
+        for attempt in range(int(fresh), 2):
             try:
                 if attempt:  # the board may have reset under us: a fresh raw REPL session
                     b.reconnect()
@@ -322,6 +323,13 @@ class Provisioner:
         self.out.key_fingerprint = str(ans["fingerprint"])
         board_osc = (self.old_config or {}).get("oscore")
         board_fp = fingerprint(board_osc) if isinstance(board_osc, dict) else None
+        if not self._use_oscore():
+            # plain CoAP: the key stays with the fleet and is not written, so the board's copy
+            # (if any) does not matter and nothing can reuse a nonce
+            self.oscore = {k: str(ans["oscore"][k]) for k in OSCORE_KEYS} if ans.get("oscore") else {}
+            self.out.key_reused = not ans["created"]
+            return (f"{'new key' if ans['created'] else 'the key issued before'}: version {self.out.key_version}, "
+                    f"fingerprint {self.out.key_fingerprint} (kept by the fleet; the fleet speaks plain CoAP)")
         if ans.get("oscore") is not None:
             self.oscore = {k: str(ans["oscore"][k]) for k in OSCORE_KEYS}
             self.out.key_reused = not ans["created"]
@@ -347,8 +355,18 @@ class Provisioner:
         from urllib.parse import urlsplit
 
         host = urlsplit(self.o.fleet).hostname or ""
-        port = self._fleet().health().get("coap_port") or 5683
+        port = self._facts().get("coap_port") or 5683
         return host, int(port)
+
+    def _facts(self) -> dict[str, Any]:
+        if not hasattr(self, "_facts_cache"):
+            self._facts_cache = self._fleet().facts()
+        return self._facts_cache
+
+    def _use_oscore(self) -> bool:
+        if self.o.oscore is not None:
+            return self.o.oscore
+        return bool(self._facts().get("oscore"))
 
     def build_config(self) -> dict[str, Any]:
         o = self.o
@@ -358,8 +376,9 @@ class Provisioner:
             "site": o.site,
             "gas": o.gas or (self.board_json.get("sensor") or {}).get("gas") or "methane",
             "fleet": {"host": host, "port": port},
-            "oscore": dict(self.oscore),
         }
+        if self._use_oscore():
+            cfg["oscore"] = dict(self.oscore)
         alarm: dict[str, Any] = {}
         if o.sp_low is not None:
             alarm["low"] = o.sp_low
@@ -380,6 +399,9 @@ class Provisioner:
     def step_config(self) -> str:
         b = self._board()
         cfg = self.build_config()
+        if "oscore" not in cfg:
+            self.ui.warn("the fleet does not protect CoAP with OSCORE yet: the device is configured for plain CoAP; "
+                         "its key is kept by the fleet (once the fleet speaks OSCORE, run this again with --rekey)")
         data = config_bytes(cfg)
         want = hashlib.sha256(data).hexdigest()
         self.new_sha = want

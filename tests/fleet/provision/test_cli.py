@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from boards.sim.board import read_image
 from conftest import BOARD_HEAP, provision_cli
-from fleet.provision.service import fingerprint
+
+pytestmark = pytest.mark.timeout(240)
 
 
 def _board_files(b):
@@ -43,16 +46,66 @@ def test_provision__registers_and_passes_acceptance_then_rerun_is_identical(virt
     cfg = json.loads(files["/config.json"])
     assert cfg["device_id"] == dev_id and cfg["site"] == "HZ-0001" and cfg["alarm"] == {"low": 20.0}
     assert cfg["fleet"] == {"host": "127.0.0.1", "port": fleet_process.coap_port}
+    # today's fleet speaks plain CoAP: the key is issued and kept by the fleet, not written yet
+    assert "oscore" not in cfg
+    assert "the fleet does not protect CoAP with OSCORE yet" in " ".join(r.stdout.split())
     key = fleet_process.api("POST", f"/provision/devices/{dev_id}/key", json={"uid": b.uid.hex()},
                             headers={"Authorization": f"Bearer {token}"}).json()
-    assert key["in_use"] and key["oscore"] is None  # in use: the secret is not sent again
-    assert fingerprint(cfg["oscore"]) == key["fingerprint"]
+    assert key["in_use"] and key["oscore"] is None and key["version"] == 1  # in use: the secret is not sent again
     assert b.valve_state == "open"  # reopened after the test
 
     # again: same device id, same key, same bytes; only the reboot and registration happen again
     before = files["/config.json"]
     r2 = provision_cli(*args, "--no-acceptance")
     assert r2.returncode == 0, r2.stdout + r2.stderr
-    assert "the key the board already holds" in r2.stdout
+    assert "the key issued before: version 1" in r2.stdout
     assert "already holds exactly this configuration" in r2.stdout
     assert _board_files(b)["/config.json"] == before
+
+
+def test_provision__missing_port__exact_error_and_nothing_touched(fleet_process, tmp_path):
+    port = str(tmp_path / "ttyUSB9")
+    r = provision_cli("--port", port, "--site", "HZ-0001", "--fleet", fleet_process.url, "--token", "x")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout.strip() == (
+        f"error: {port}: no such serial port; plug the board in and check the name "
+        "(`python -m serial.tools.list_ports` lists them; on Linux /dev/ttyUSB0 or /dev/ttyACM0)")
+
+
+def test_provision__no_token__refused_before_the_board(fleet_process, tmp_path):
+    r = provision_cli("--port", "/dev/null", "--site", "HZ-0001", "--fleet", fleet_process.url)
+    assert r.returncode == 2
+    assert r.stdout.strip() == ("error: no enrolment token: pass --token or set GASGUARD_ENROL_TOKEN (the fleet "
+                                "operator issues one: POST /api/v1/provision/tokens)")
+
+
+def test_provision__fleet_unreachable_at_key_step__board_restored__rerun_succeeds(virtual_boards, factory_vfs,
+                                                                                  fleet_process):
+    b = virtual_boards(image=factory_vfs, heapsize=BOARD_HEAP)
+    token = fleet_process.token()
+    # a port where no fleet listens (a bound, unlistened socket refuses connections)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = "http://127.0.0.1:%d" % s.getsockname()[1]
+        r = provision_cli("--port", b.port, "--site", "HZ-0002", "--fleet", dead, "--token", token,
+                          "--no-acceptance")
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = " ".join(r.stdout.split())
+    assert "✓ /maint written, board reset into its maintenance boot" in out
+    assert f"✗ the fleet at {dead} cannot be reached (ConnectError" in out
+    assert "provisioning stopped at: Device key from the fleet" in r.stdout
+    assert "The board is reset into its normal boot, running its app with no configuration yet." in out
+    assert f"Do next: check the fleet address ({dead}) and this laptop's network, then run the same command " \
+           "again (it is safe to repeat)." in out
+    files = _board_files(b)
+    assert "/maint" not in files and "/config.json" not in files  # as it came from the factory
+    assert b.boots[-1]["detail"] == "machine.reset"  # and running its app again
+
+    r = provision_cli("--port", b.port, "--site", "HZ-0002", "--fleet", fleet_process.url, "--token", token,
+                      "--no-acceptance")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "✓ new key: version 1" in r.stdout
+    dev = fleet_process.api("GET", f"/devices/gg-{b.uid.hex()}").json()
+    assert dev["registered_at"] and dev["site_code"] == "HZ-0002"

@@ -1,0 +1,149 @@
+"""The steps in-process (fleet/provision/steps.py), where a test can cut the board's power in
+the middle of a step: the real mpremote transport, a virtual board from the factory vfs image,
+a real fleet process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from boards.sim.board import read_image
+from conftest import BOARD_HEAP
+
+pytestmark = pytest.mark.timeout(240)
+from fleet.provision.board import BoardSession
+from fleet.provision.service import fingerprint
+from fleet.provision.steps import Options, ProvisionError, Provisioner, Refused
+
+
+def _files(b):
+    return read_image(b.image_path.read_bytes(), b.board.block_size, b.board.block_count)
+
+
+def _opts(b, fleet_process, token, **kw):
+    base = dict(port=b.port, site="HZ-0100", fleet=fleet_process.url, token=token, acceptance=False,
+                register_timeout_s=30)
+    base.update(kw)
+    return Options(**base)
+
+
+def test_config_step__power_cut_between_write_and_rename__old_config_whole__rerun_succeeds(
+        virtual_boards, factory_vfs, fleet_process):
+    b = virtual_boards(image=factory_vfs, heapsize=BOARD_HEAP)
+    token = fleet_process.token()
+    first = Provisioner(_opts(b, fleet_process, token, site="HZ-0100")).run()
+    old = _files(b)["/config.json"]
+
+    def cut() -> None:  # the power goes after /config.json.tmp is written, before the rename
+        b.power_cut()
+        b.power_restore()
+
+    p = Provisioner(_opts(b, fleet_process, token, site="HZ-0101"), after_tmp=cut)
+    with pytest.raises(ProvisionError) as ei:
+        p.run()
+    e = ei.value
+    assert e.step == "config"
+    assert e.message.startswith(f"{b.port}: the board stopped answering")
+    assert e.state == "reset into its normal boot, running its app with its previous configuration, unchanged"
+    assert e.next == "check the cable and that the board has power, then run the same command again (it is safe " \
+                     "to repeat)"
+    files = _files(b)
+    assert files["/config.json"] == old  # whole, the old one
+    assert json.loads(files["/config.json"])["site"] == "HZ-0100"
+    assert "/maint" not in files
+    assert [x["detail"] for x in b.boots[-2:]] == ["power-on", "machine.reset"]
+
+    again = Provisioner(_opts(b, fleet_process, token, site="HZ-0101")).run()
+    assert again.key_reused and again.key_fingerprint == first.key_fingerprint
+    assert again.config_changed
+    cfg = json.loads(_files(b)["/config.json"])
+    assert cfg["site"] == "HZ-0101" and cfg["device_id"] == first.device_id
+    dev = fleet_process.api("GET", f"/devices/{first.device_id}").json()
+    assert dev["site_code"] == "HZ-0101"
+
+
+def _register_as_device(fleet_process, dev_id: str, uid: bytes) -> None:
+    """The device's registration as the fleet receives it (plain CoAP from a stand-in), so the
+    fleet counts the key as used: the fleet of today does not speak OSCORE, the board does."""
+    import asyncio
+
+    from utils.fake_device import FakeDevice
+
+    async def go() -> None:
+        d = await FakeDevice(dev_id, fleet_process.coap_port).start()
+        try:
+            await d.register(uid=uid)
+        finally:
+            await d.stop()
+
+    asyncio.run(go())
+
+
+def test_key_step__oscore__kept__refused_when_lost__rekey_issues_a_new_one(virtual_boards, factory_vfs,
+                                                                         fleet_process):
+    b = virtual_boards(image=factory_vfs, heapsize=BOARD_HEAP)
+    token = fleet_process.token()
+    opts = dict(oscore=True, register_timeout_s=2)  # the board speaks OSCORE, this fleet not yet
+    p = Provisioner(_opts(b, fleet_process, token, **opts))
+    with pytest.raises(ProvisionError) as ei:
+        p.run()
+    assert ei.value.step == "register"
+    assert ei.value.state.startswith("running normally with the new configuration")
+    first = p.out
+    cfg = json.loads(_files(b)["/config.json"])
+    assert fingerprint(cfg["oscore"]) == first.key_fingerprint and first.key_version == 1
+    _register_as_device(fleet_process, first.device_id, b.uid)  # the key is now in use
+
+    p = Provisioner(_opts(b, fleet_process, token, **opts))
+    with pytest.raises(ProvisionError) as ei:
+        p.run()
+    assert ei.value.step == "register"  # key and configuration went through unchanged
+    assert p.out.key_reused and not p.out.config_changed and p.out.key_fingerprint == first.key_fingerprint
+
+    with BoardSession(b.port).open() as s:  # the board's filesystem loses its configuration
+        s.remove("/config.json")
+        s.reset(reconnect=False)
+    with pytest.raises(ProvisionError) as ei:
+        Provisioner(_opts(b, fleet_process, token, **opts)).run()
+    e = ei.value
+    assert e.step == "key"
+    assert e.message == (f"the fleet's key for {first.device_id} (version 1, fingerprint {first.key_fingerprint}) is "
+                         "already in use, but this board holds no key; giving it the old key again could repeat "
+                         "OSCORE nonces")
+    assert e.next.startswith("run the same command with --rekey")
+    assert "/config.json" not in _files(b) and "/maint" not in _files(b)
+
+    p = Provisioner(_opts(b, fleet_process, token, rekey=True, **opts))
+    with pytest.raises(ProvisionError):
+        p.run()
+    assert p.out.key_version == 2 and p.out.key_fingerprint != first.key_fingerprint
+    cfg = json.loads(_files(b)["/config.json"])
+    assert fingerprint(cfg["oscore"]) == p.out.key_fingerprint
+    assert cfg["oscore"]["sender_id"] == first.config["oscore"]["sender_id"]
+    assert cfg["oscore"]["id_context"] != first.config["oscore"]["id_context"]
+
+
+def test_board_step__wrong_board__refused_untouched(virtual_boards, factory_vfs, fleet_process):
+    b = virtual_boards(image=factory_vfs, heapsize=BOARD_HEAP)
+    with pytest.raises(ProvisionError) as ei:
+        Provisioner(_opts(b, fleet_process, "tok", board="esp32-mq4")).run()
+    assert ei.value.message == f"the board on {b.port} is a 'sim', not the 'esp32-mq4' given with --board"
+    assert "/maint" not in _files(b)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("site", "", "--site '': expected the site's account number (1..64 printable characters)"),
+    ("fleet", "fleet.example.cn", "--fleet 'fleet.example.cn': expected the fleet's address, http://host:port or "
+                                  "https://host"),
+    ("gas", "radon", "--gas 'radon': expected one of methane, lpg, propane, butane"),
+    ("sp_low", 40.0, "--sp-low 40: expected 1..25 %LEL (GB 15322: the low alarm is 25 %LEL or lower)"),
+    ("sp_high", 10.0, "--sp-high 10: expected 0 (single level) or above the low set point (25) and at most 60 %LEL"),
+    ("coap", "fleet:x", "--coap 'fleet:x': expected HOST:PORT, e.g. fleet.example.cn:5683"),
+])
+def test_options__invalid__refused(field, value, message):
+    o = Options(port="/dev/null", site="S", fleet="http://f", token="t")
+    setattr(o, field, value)
+    with pytest.raises(Refused) as ei:
+        Provisioner(o).run()
+    assert str(ei.value) == message
