@@ -59,8 +59,12 @@ class Clock:
         return self.now
 
 
+_MADE = []
+
+
 def tmpdir(tag):
-    """A fresh folder under /tmp for one test (unique per run: tests run in parallel)."""
+    """A fresh folder under /tmp for one test (unique per run: tests run in parallel);
+    `cleanup()` (a module's teardown_function) removes it."""
     import os
 
     base = "/tmp/gg-fw-tests"
@@ -71,4 +75,38 @@ def tmpdir(tag):
     rnd = "".join("%02x" % b for b in os.urandom(6))
     path = base + "/" + tag + "-" + rnd
     os.mkdir(path)
+    _MADE.append(path)
     return path
+
+
+def _rmtree(path):
+    import os
+
+    try:
+        entries = list(os.ilistdir(path)) if hasattr(os, "ilistdir") else None
+    except OSError:
+        return
+    if entries is None:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for e in entries:
+        p = path + "/" + e[0]
+        if e[1] == 0x4000:
+            _rmtree(p)
+        else:
+            try:
+                os.remove(p)
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def cleanup(*_):
+    """Remove the folders tmpdir() made (used as teardown_function by test modules)."""
+    while _MADE:
+        _rmtree(_MADE.pop())

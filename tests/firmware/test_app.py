@@ -7,8 +7,10 @@ import json
 from boards.sim.device import install
 from firmware import store
 from firmware.app import App
-from fw_fakes import tmpdir
+from fw_fakes import cleanup, tmpdir
 from protocol import messages
+
+teardown_function = cleanup
 
 STEP = 500
 

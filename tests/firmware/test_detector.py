@@ -4,7 +4,9 @@ indications, faults and events (what GB 15322.2 tests on a real detector)."""
 from firmware import alarm, curves, indicate, life, sensor, valve
 from firmware.detector import Detector
 from firmware.port import MICROPYTHON, heap_lock, heap_unlock
-from fw_fakes import FakeFlag, FakePin, tmpdir
+from fw_fakes import cleanup, FakeFlag, FakePin, tmpdir
+
+teardown_function = cleanup
 
 STEP = 500
 

@@ -1,7 +1,9 @@
 # runs-on: micropython cpython
 """Sequence numbers that survive reboot and power cut; the bounded outbox's overflow rule."""
 from firmware import outbox, store
-from fw_fakes import tmpdir
+from fw_fakes import cleanup, tmpdir
+
+teardown_function = cleanup
 
 def fresh():
     return tmpdir("outbox")

@@ -7,9 +7,11 @@ import asyncio
 from firmware.coap import Message, RequestTimedOut
 from firmware.outbox import Outbox
 from firmware.reporter import Commands, Reporter
-from fw_fakes import Clock, tmpdir
+from fw_fakes import cleanup, Clock, tmpdir
 from protocol import coap_numbers as N
 from protocol import messages
+
+teardown_function = cleanup
 
 
 class FakeRequest:

@@ -2,8 +2,10 @@
 """The linked shutoff: one ISR-safe handler, never an open command, state across reboot."""
 from firmware import valve
 from firmware.port import MICROPYTHON, heap_lock, heap_unlock
-from fw_fakes import FakeFlag, FakePin, tmpdir
+from fw_fakes import cleanup, FakeFlag, FakePin, tmpdir
 from utils.dual import SkipTest
+
+teardown_function = cleanup
 
 
 def make(tmp=None, kind="pulse", feedback=True, events=None):
