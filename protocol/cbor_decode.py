@@ -272,6 +272,9 @@ class _Decoder:
                 kpos,
             )
         try:
+            # hash() first: MicroPython looks nothing up in an empty dict, so `k in out` alone
+            # lets an unhashable key (a tag holding an array) through to `out[k] = ...`
+            hash(k)
             dup = k in out
         except TypeError:
             raise CBORError("map key is not hashable", kpos)
