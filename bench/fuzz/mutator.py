@@ -77,7 +77,7 @@ def mutate(rng, data, corpus=None, max_len=1024):
             b = b[0:i] + CHUNKS[rng.below(len(CHUNKS))] + b[i:]
         elif op == 8 and n:  # repeat a short slice many times (deep nesting, long runs)
             i = rng.below(n)
-            piece = b[i:i + 1 + rng.below(4)]
+            piece = bytes(b[i:i + 1 + rng.below(4)])
             b = b[0:i] + piece * (2 + rng.below(300)) + b[i:]
         elif op == 9 and corpus:  # splice: our head, another seed's tail
             other = corpus[rng.below(len(corpus))]
