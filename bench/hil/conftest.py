@@ -164,4 +164,5 @@ def fresh(rig: Rig, fleet: FleetStandIn, rig_cfg: dict[str, Any]) -> Rig:
         t = rig.reopen_valve()
         if rig.wait_edge("valve", "open", t - 50, 10) is None and rig.valve_state() != "open":
             raise RuntimeError("the valve did not reopen after a manual reset")
+        time.sleep(3)  # the firmware takes the reopening in after 1 s of open feedback
     return rig

@@ -90,7 +90,7 @@ class Store:
 
     def result(self, r: dict[str, Any]) -> None:
         with self.lock:
-            self.results.append(r)
+            self.results.append(dict(r, rx=time.time()))
             self.cmds[r["dev"]] = [c for c in self.cmds.get(r["dev"], []) if c["id"] != r["id"]]
 
     def seqs(self, dev: str | None = None) -> list[int]:

@@ -139,7 +139,7 @@ class VirtualRig(Rig):
 
     def clear_gas(self) -> int:
         for g in sorted(self._gases) or ["methane"]:
-            self.c.set_gas(g, 0.0)
+            self.c.set_gas(g, 0.0, unit="ppm")
         self._gases.clear()
         return self._stamp()
 

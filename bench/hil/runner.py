@@ -108,6 +108,7 @@ def run(rig_name: str, report_dir: Path, *, board: str | None = None, only: list
             from boards.sim.board import SimError, VirtualBoard
 
             board_name = board or rig["board"]
+            heap = rig.get("virtual", {}).get("heapsize")  # default: the launcher's (GASGUARD_SIM_HEAPSIZE)
             log("hil: building the firmware image for %s%s" % (board_name, " from %s" % firmware_dir if firmware_dir else ""))
             img = firmware_image(board_name, firmware_dir, work)
             groups = [[t for t in g if t in chosen] for g in GROUPS]
@@ -122,7 +123,8 @@ def run(rig_name: str, report_dir: Path, *, board: str | None = None, only: list
                 wd = work / ("board%d" % i)
                 wd.mkdir()
                 try:
-                    vb = VirtualBoard(board_name, image=img, name="hil%d-%s" % (i, os.getpid()), workdir=wd)
+                    kw = {"heapsize": str(heap)} if heap else {}
+                    vb = VirtualBoard(board_name, image=img, name="hil%d-%s" % (i, os.getpid()), workdir=wd, **kw)
                     vb.start()
                 except SimError as e:
                     raise RunError("virtual board: %s" % e) from None
