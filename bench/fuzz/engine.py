@@ -6,9 +6,12 @@
   `python -m bench.fuzz.atheris_child`. libFuzzer stops at the first crash or hang and leaves
   the input in the artifacts folder; its own `-timeout` is the per-input limit.
 
-A hang: the `mutate` engine arms a real-time timer around each input (SIGALRM raises `Hang`,
-a BaseException so no parser's `except Exception` swallows it) and also counts any input whose
-wall time passed the limit. Both engines record the slowest input.
+A hang: the `mutate` engine arms a CPU-time timer around each input (ITIMER_VIRTUAL; its
+SIGVTALRM raises `Hang`, a BaseException so no parser's `except Exception` swallows it) and
+also counts any input whose CPU time passed the limit. CPU time, not wall time: on a shared,
+niced machine a process can wait longer than any parser runs. libFuzzer's `-timeout` is wall
+time, so the atheris engine gets a wider limit (`ATHERIS_TIMEOUT_S`). Both engines record the
+slowest input (CPU time).
 """
 
 from __future__ import annotations
@@ -98,22 +101,22 @@ def run_mutate(target: Target, runs: int, *, seed: int = 1, time_limit_s: float 
     rng = Rng(seed)
     KNOWN.clear()
     use_timer = hasattr(signal, "setitimer")
-    old = signal.signal(signal.SIGALRM, _on_alarm) if use_timer else None
+    old = signal.signal(signal.SIGVTALRM, _on_alarm) if use_timer else None
     limit = float(time_limit_s)
     start = time.perf_counter()
     try:
         for i in range(runs):
             data = seeds[i] if i < len(seeds) else mutate(rng, seeds[rng.below(len(seeds))], seeds)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             failed: tuple[str, str, Any] | None = None
             try:
                 if use_timer:
-                    signal.setitimer(signal.ITIMER_REAL, limit)
+                    signal.setitimer(signal.ITIMER_VIRTUAL, limit)
                 try:
                     call(data)
                 finally:
                     if use_timer:
-                        signal.setitimer(signal.ITIMER_REAL, 0)
+                        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
                 res.accepted += 1
             except allowed:
                 res.refused += 1
@@ -123,7 +126,7 @@ def run_mutate(target: Target, runs: int, *, seed: int = 1, time_limit_s: float 
                 failed = ("RecursionError", str(e)[:200], e.__traceback__)
             except Exception as e:  # noqa: BLE001 - every other exception is a finding
                 failed = (type(e).__name__, str(e)[:300], e.__traceback__)
-            dt = time.perf_counter() - t0
+            dt = time.process_time() - t0
             res.slowest_ms = max(res.slowest_ms, dt * 1000.0)
             if failed is None and dt > limit:
                 failed = ("Hang", f"took {dt:.2f} s (limit {limit} s)", None)
@@ -141,12 +144,14 @@ def run_mutate(target: Target, runs: int, *, seed: int = 1, time_limit_s: float 
             res.inputs += 1
     finally:
         if use_timer:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+            signal.signal(signal.SIGVTALRM, old)
     res.seconds = time.perf_counter() - start
     res.known = dict(KNOWN)
     return res
 
+
+ATHERIS_TIMEOUT_S = 10  # libFuzzer's per-input limit is wall time: leave room for a busy machine
 
 _DONE = re.compile(r"Done (\d+) runs in (\d+) second")
 _COV = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: \d+ corp: (\d+)")
@@ -163,7 +168,7 @@ def run_atheris(target: Target, runs: int, *, seed: int = 1, time_limit_s: float
     artifacts.mkdir(parents=True, exist_ok=True)
     stats = work / f"{target.name}.stats.json"
     cmd = [sys.executable, "-m", "bench.fuzz.atheris_child", target.name, str(stats),
-           f"-runs={runs}", f"-seed={seed}", f"-timeout={max(1, int(round(time_limit_s)))}",
+           f"-runs={runs}", f"-seed={seed}", f"-timeout={max(ATHERIS_TIMEOUT_S, int(round(time_limit_s)))}",
            "-rss_limit_mb=2048", f"-max_len={max_len}", f"-artifact_prefix={artifacts}/",
            "-print_final_stats=1", str(corpus)]
     start = time.perf_counter()
