@@ -15,6 +15,7 @@ the device retries later. Nothing is acknowledged that was not committed."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -75,7 +76,8 @@ class BatchWriter:
         tasks use this so that, on SQLite, every write comes from the one thread."""
         if self._pool is None:
             raise RuntimeError("BatchWriter is not running; call start() first")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        # with the caller's context, as asyncio.to_thread does (a request's township scope, fleet/security/scope.py)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, contextvars.copy_context().run, fn, *args)
 
     @property
     def queued(self) -> int:
