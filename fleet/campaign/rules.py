@@ -157,15 +157,19 @@ DEFAULT_PRICING = Pricing(item_price_fen={"self_closing_valve": 18000, "hose": 6
 
 
 def cost_split(category: str, kinds: Iterable[str], pricing: Pricing = DEFAULT_PRICING,
-               *, total_fen: int | None = None) -> CostSplit:
+               *, total_fen: int | None = None, replacing: Iterable[str] = ()) -> CostSplit:
     """Who pays for an install of `kinds` at a site of `category`.
 
     Residential: subsidised items at their tender price, split by `pricing.shares` (so a full
     valve + hose package is 80/80/80 yuan and a valve-only install is the valve's part of it, split
-    the same way); other items (an encouraged alarm) fall to the resident. Non-residential: the
-    user pays everything, `total_fen` if given (their own contract) else the catalogue prices."""
+    the same way); other items (an encouraged alarm) fall to the resident. An item that replaces
+    one already in service (`replacing`: a valve or hose past its life) is the user's, at its full
+    price (STANDARDS "end of life": replaced by the user, at the user's cost); the subsidy pays
+    for the campaign's first install only. Non-residential: the user pays everything,
+    `total_fen` if given (their own contract) else the catalogue prices."""
     kinds = list(kinds)
-    for kind in kinds:
+    replacing = set(replacing)
+    for kind in [*kinds, *replacing]:
         if kind not in SATISFIES:
             raise RuleError(f"unknown asset kind {kind!r}; known: {', '.join(SATISFIES)}")
     if category not in CATEGORIES:
@@ -175,8 +179,11 @@ def cost_split(category: str, kinds: Iterable[str], pricing: Pricing = DEFAULT_P
     if category == "non_residential":
         total = total_fen if total_fen is not None else sum(pricing.item_price_fen.get(k, 0) for k in kinds)
         return CostSplit(total, 0, 0, total)
-    subsidised = sum(pricing.item_price_fen.get(k, 0) for k in kinds if k in pricing.subsidised_kinds)
-    other = sum(pricing.item_price_fen.get(k, 0) for k in kinds if k not in pricing.subsidised_kinds)
+    def free(k: str) -> bool:
+        return k in pricing.subsidised_kinds and k not in replacing
+
+    subsidised = sum(pricing.item_price_fen.get(k, 0) for k in kinds if free(k))
+    other = sum(pricing.item_price_fen.get(k, 0) for k in kinds if not free(k))
     city, gas, user = split_amount(subsidised, pricing.shares)
     return CostSplit(subsidised + other, city, gas, user + other)
 

@@ -138,7 +138,10 @@ def record_install(session: Session, *, site_id: int, installed_on: date, instal
                                reason="already_installed")
         resolved.append((item, model))
 
-    split = cost_split(site.category, [i.kind for i in items], plan.pricing, total_fen=total_fen)
+    replacing = set(session.scalars(select(Asset.kind).where(
+        Asset.site_id == site.id, Asset.status == AssetStatus.in_service.value,
+        Asset.kind.in_([i.kind for i in items]))))
+    split = cost_split(site.category, [i.kind for i in items], plan.pricing, total_fen=total_fen, replacing=replacing)
     inst = Install(site_id=site.id, installed_on=installed_on, installer=installer, company=company,
                    total_fen=split.total_fen, city_fen=split.city_fen, gas_company_fen=split.gas_company_fen,
                    user_fen=split.user_fen, note=note, created_at=now())

@@ -60,6 +60,12 @@ def test_cost_split__tender_price_and_encouraged_alarm() -> None:
     assert split == CostSplit(33401, 7833, 7834, 7834 + 9900)
 
 
+def test_cost_split__replacement_is_the_users() -> None:
+    # A valve past its life is replaced at the user's cost; a first hose in the same visit is subsidised.
+    assert cost_split("residential", ["self_closing_valve", "hose"], replacing=["self_closing_valve"]) == CostSplit(
+        24000, 2000, 2000, 2000 + 18000)
+
+
 def test_cost_split__non_residential_pays_own() -> None:
     assert cost_split("non_residential", ["alarm_shutoff", "hose"], total_fen=150000) == CostSplit(150000, 0, 0, 150000)
     assert cost_split("non_residential", ["hose"]) == CostSplit(6000, 0, 0, 6000)

@@ -39,10 +39,12 @@ def test_install__replaces_same_kind_and_refuses_bad_items(db, town, set_day) ->
     set_day(date(2023, 12, 5))
     with db.session() as s:
         old = s.scalars(select(Asset).where(Asset.site_id == town["A-R1"], Asset.kind == "hose")).one()
-        service.record_install(s, site_id=town["A-R1"], installed_on=date(2023, 12, 5), installer="李师傅", items=[HOSE])
+        inst = service.record_install(s, site_id=town["A-R1"], installed_on=date(2023, 12, 5), installer="李师傅",
+                                      items=[HOSE])
         s.commit()
         s.refresh(old)
         assert old.status == "replaced" and old.replaced_by_id is not None
+        assert (inst.total_fen, inst.city_fen, inst.gas_company_fen, inst.user_fen) == (6000, 0, 0, 6000)  # a replacement
         cases = [
             (dict(site_id=town["A-N2"], items=[ItemSpec("shutoff", "SHUT-OK")]),
              BadInput, "items[1].serial: a shutoff is a device and needs its serial number"),
