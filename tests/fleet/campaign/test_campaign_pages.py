@@ -215,6 +215,8 @@ def test_site_page__check_findings_and_supply_stop(browser_page, set_day) -> Non
     page.click("#install-form button")
     page.wait_for_selector("#site-missing:text('无')")
     assert _cells(page, "#installs")[-1] == ["2023-12-01", "李师傅", "1200.50", "0.00", "0.00", "1200.50"]
+    if os.environ.get("GASGUARD_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["GASGUARD_SCREENSHOTS"], "site.png"), full_page=True)
 
 
 def test_spot_check_page__same_seed_same_sample(browser_page) -> None:  # noqa: ANN001
