@@ -22,11 +22,21 @@ BOARD_SCRIPT = Path(__file__).with_name("mp_board.py")
 
 
 def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free UDP port below the ephemeral range: a port the OS hands out for bind(0) could be
+    given to another process (tests run in parallel) before our MicroPython board binds it."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(12000, 30000)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return port
+    raise RuntimeError("no free UDP port in 12000-30000")
 
 
 class Fleet:
