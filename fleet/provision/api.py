@@ -5,7 +5,7 @@
     POST /provision/devices/{device_id}/key       the device's OSCORE key (201 new, 200 existing)
     POST /provision/devices/{device_id}/acceptance  record an acceptance test (201)
     GET  /provision/devices/{device_id}/acceptance  the device's acceptance tests
-    GET  /provision/fleet                         what a device is told: CoAP port, OSCORE or not
+    GET  /provision/devices/{device_id}/status    registered yet? event kinds after a sequence number
 
 Device routes need `Authorization: Bearer <enrolment token>`; a bad token is 401 with the
 reason. Issuing tokens is open today, like every fleet route: the security issue (issue 10)
@@ -58,6 +58,20 @@ class KeyPublic(BaseModel):
     in_use: bool
     created: bool
     oscore: dict[str, str] | None
+    coap_port: int | None  # where the device sends (the fleet's bound CoAP port)
+    fleet_oscore: bool  # whether the fleet protects CoAP with this key yet
+
+
+class StatusPublic(BaseModel):
+    device_id: str
+    known: bool
+    registered_at: datetime | None
+    last_seq: int
+    fw: str | None
+    site_code: str | None
+    address: str | None
+    online: bool
+    events_after: list[str]
 
 
 class AcceptanceCreate(BaseModel):
@@ -85,11 +99,6 @@ class AcceptancePublic(BaseModel):
     note: str | None
 
 
-class FleetFacts(BaseModel):
-    coap_port: int | None
-    oscore: bool
-
-
 def fleet_speaks_oscore(fleet: object) -> bool:
     """Whether the fleet's CoAP side protects devices with the keys in device_credentials.
     The OSCORE wiring (issue 10) sets `oscore_enabled = True` on the Fleet or its CoAP server;
@@ -114,11 +123,6 @@ def _token(session: SessionDep, authorization: str | None) -> EnrolmentToken:
 AuthHeader = Annotated[str | None, Header(description="Bearer <enrolment token>")]
 
 
-@router.get("/fleet", response_model=FleetFacts)
-def fleet_facts(fleet: FleetDep) -> FleetFacts:
-    return FleetFacts(coap_port=fleet.coap_port, oscore=fleet_speaks_oscore(fleet))
-
-
 @router.post("/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)
 def create_token(session: SessionDep, body: TokenCreate) -> TokenIssued:
     token, row = service.issue_token(session, installer=body.installer, issued_by=body.issued_by, ttl_s=body.ttl_s)
@@ -134,7 +138,7 @@ def revoke_token(session: SessionDep, token_id: int, body: TokenRevoke) -> dict[
 
 
 @router.post("/devices/{device_id}/key", response_model=KeyPublic)
-def device_key(session: SessionDep, device_id: DeviceIdPath, body: KeyRequest, response: Response,
+def device_key(session: SessionDep, fleet: FleetDep, device_id: DeviceIdPath, body: KeyRequest, response: Response,
                authorization: AuthHeader = None) -> KeyPublic:
     """The device's key: created by the fleet on first call (201); the same key again while
     the device has not used it (200); only its fingerprint once in use; new with `rekey`."""
@@ -143,7 +147,17 @@ def device_key(session: SessionDep, device_id: DeviceIdPath, body: KeyRequest, r
     session.commit()
     if answer.created:
         response.status_code = status.HTTP_201_CREATED
-    return KeyPublic(**answer.__dict__)
+    return KeyPublic(**answer.__dict__, coap_port=fleet.coap_port, fleet_oscore=fleet_speaks_oscore(fleet))
+
+
+@router.get("/devices/{device_id}/status", response_model=StatusPublic)
+def device_status(session: SessionDep, device_id: DeviceIdPath, after_seq: int = 0,
+                  authorization: AuthHeader = None) -> StatusPublic:
+    """Registered yet, and which event kinds arrived after `after_seq`: what the installer's
+    tool polls (the device routes under /devices are for users, not enrolment tokens)."""
+    _token(session, authorization)
+    session.commit()
+    return StatusPublic(**service.device_status(session, device_id=device_id, after_seq=after_seq))
 
 
 @router.post("/devices/{device_id}/acceptance", response_model=AcceptancePublic,

@@ -97,9 +97,9 @@ def provision(
         console.print(f"      [red]✗[/] {e.message}")
         body = f"[bold]The board is[/] {e.state}.\n[bold]Do next:[/] {e.next}."
         console.print(Panel(body, title=f"provisioning stopped at: {TITLES[e.step]}", border_style="red",
-                            expand=False))
+                            expand=False), soft_wrap=False)
         raise typer.Exit(1) from None
-    console.print(Panel(_summary(out), title="provisioned", border_style="green", expand=False))
+    console.print(Panel(_summary(out), title="provisioned", border_style="green", expand=False), soft_wrap=False)
 
 
 __all__ = ["provision"]

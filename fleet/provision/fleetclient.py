@@ -62,27 +62,13 @@ class FleetClient:
             raise FleetError(f"{what}: the fleet answered {r.status_code}: {self._detail(r)}", status=r.status_code)
         return r.json()
 
-    def health(self) -> dict[str, Any]:
-        return dict(self._ok(self._call("GET", "/health"), "fleet health"))
-
-    def facts(self) -> dict[str, Any]:
-        return dict(self._ok(self._call("GET", "/provision/fleet"), "fleet facts"))
-
-    def device(self, device_id: str) -> dict[str, Any] | None:
-        r = self._call("GET", f"/devices/{device_id}")
-        if r.status_code == 404:
-            return None
-        return dict(self._ok(r, f"device {device_id}"))
+    def status(self, device_id: str, after_seq: int = 0) -> dict[str, Any]:
+        r = self._call("GET", f"/provision/devices/{device_id}/status", params={"after_seq": after_seq})
+        return dict(self._ok(r, f"status of {device_id}"))
 
     def key(self, device_id: str, uid: str, *, rekey: bool) -> dict[str, Any]:
         r = self._call("POST", f"/provision/devices/{device_id}/key", json={"uid": uid, "rekey": rekey})
         return dict(self._ok(r, f"key for {device_id}"))
-
-    def events(self, device_id: str, kind: str) -> list[dict[str, Any]]:
-        r = self._call("GET", f"/devices/{device_id}/events", params={"kind": kind, "limit": 50})
-        if r.status_code == 404:
-            return []
-        return list(self._ok(r, f"events of {device_id}")["data"])
 
     def acceptance(self, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
         r = self._call("POST", f"/provision/devices/{device_id}/acceptance", json=body)

@@ -189,6 +189,21 @@ def get_credential(session: Session, device_id: str) -> DeviceCredential | None:
     return session.scalars(select(DeviceCredential).where(DeviceCredential.device_id == device_id)).first()
 
 
+def device_status(session: Session, *, device_id: str, after_seq: int = 0) -> dict[str, Any]:
+    """What the installer's tool waits for, through a route its enrolment token may use: the
+    registration, and which event kinds arrived after `after_seq` (the acceptance test's alarm
+    and valve_closed). Sequence numbers, not clocks: the laptop's clock may be off."""
+    dev = session.scalars(select(Device).where(Device.device_id == device_id)).first()
+    if dev is None:
+        return {"device_id": device_id, "known": False, "registered_at": None, "last_seq": 0, "fw": None,
+                "site_code": None, "address": None, "online": False, "events_after": []}
+    kinds = session.scalars(select(Event.kind).where(Event.device_id == device_id, Event.origin == "device",
+                                                     Event.seq > after_seq).distinct())
+    return {"device_id": device_id, "known": True, "registered_at": dev.registered_at, "last_seq": dev.last_seq or 0,
+            "fw": dev.fw, "site_code": dev.site_code, "address": dev.address, "online": dev.online,
+            "events_after": sorted(kinds)}
+
+
 # --- acceptance ---------------------------------------------------------------------------------
 
 def _install_for(session: Session, device_id: str, uid: str | None) -> int | None:
@@ -245,4 +260,4 @@ def acceptances(session: Session, device_id: str) -> list[AcceptanceTest]:
 
 
 __all__ = ["AcceptanceTest", "Install", "KeyAnswer", "NotAuthorised", "acceptances", "check_token", "device_key",
-           "fingerprint", "get_credential", "issue_token", "oscore_section", "record_acceptance", "revoke_token"]
+           "device_status", "fingerprint", "get_credential", "issue_token", "oscore_section", "record_acceptance", "revoke_token"]

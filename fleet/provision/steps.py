@@ -5,7 +5,8 @@
     3 key       the device's own OSCORE key from the fleet (enrolment token)
     4 config    /config.json written atomically (tmp + rename), sha256 read back from the board
     5 register  remove /maint, reset into the normal boot, wait for the fleet to see it register
-    6 accept    test gas: alarm, buzzer, valve closed, the events at the fleet; recorded
+    6 accept    test gas: alarm, buzzer, valve closed, the events at the fleet, the alarm clearing
+                once the gas is gone; recorded with the fleet (and on the install)
 
 Known states. Before step 2 the board is untouched. From step 2 to step 4 a failure removes
 /maint and resets the board, so it runs its app again with the configuration its flash holds
@@ -172,6 +173,7 @@ class Provisioner:
         self.maint_written = False
         self.new_sha = ""
         self.registered_before: str | None = None
+        self.key_answer: dict[str, Any] = {}
 
     # -- driver --------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -316,9 +318,9 @@ class Provisioner:
 
     def step_key(self) -> str:
         fleet = self._fleet()
-        dev = fleet.device(self.out.device_id)
-        self.registered_before = dev.get("registered_at") if dev else None
         ans = fleet.key(self.out.device_id, self.out.uid, rekey=self.o.rekey)
+        self.key_answer = ans
+        self.registered_before = fleet.status(self.out.device_id).get("registered_at")
         self.out.key_version = int(ans["version"])
         self.out.key_fingerprint = str(ans["fingerprint"])
         board_osc = (self.old_config or {}).get("oscore")
@@ -359,9 +361,8 @@ class Provisioner:
         return host, int(port)
 
     def _facts(self) -> dict[str, Any]:
-        if not hasattr(self, "_facts_cache"):
-            self._facts_cache = self._fleet().facts()
-        return self._facts_cache
+        """The fleet's CoAP port and whether it speaks OSCORE, as the key answer carried them."""
+        return {"coap_port": self.key_answer.get("coap_port"), "oscore": self.key_answer.get("fleet_oscore")}
 
     def _use_oscore(self) -> bool:
         if self.o.oscore is not None:
@@ -427,7 +428,7 @@ class Provisioner:
         last_err = ""
         while time.monotonic() < deadline:
             try:
-                dev = fleet.device(self.out.device_id)
+                dev: dict[str, Any] | None = fleet.status(self.out.device_id)
             except FleetError as e:
                 last_err = str(e)
                 dev = None
@@ -449,13 +450,12 @@ class Provisioner:
         return min(100.0, max(40.0, 2 * low, high + 10))
 
     def _fleet_events(self, kinds: tuple[str, ...], after_seq: int) -> dict[str, bool]:
-        fleet = self._fleet()
-        return {k: any((e.get("seq") or 0) > after_seq for e in fleet.events(self.out.device_id, k)) for k in kinds}
+        after = self._fleet().status(self.out.device_id, after_seq).get("events_after") or []
+        return {k: k in after for k in kinds}
 
     def step_accept(self) -> str:
         fleet = self._fleet()
-        dev = fleet.device(self.out.device_id) or {}
-        after_seq = int(dev.get("last_seq") or 0)
+        after_seq = int(fleet.status(self.out.device_id).get("last_seq") or 0)
         since = fleet.last_date - timedelta(seconds=2) if fleet.last_date else None
         gas = self.out.config.get("gas", "methane")
         virtual = bool(self.board_json.get("virtual"))
@@ -479,7 +479,7 @@ class Provisioner:
             raise ProvisionError("accept", f"acceptance test failed (recorded as #{rec['id']}): no "
                                  + ", ".join(missing), state="", next="")
         inst = f", install #{rec['install_id']}" if rec.get("install_id") else ""
-        return f"passed in {checks['seconds']} s: alarm, buzzer, valve closed, events at the fleet (record #{rec['id']}{inst})"
+        return f"passed in {checks['seconds']} s: alarm, buzzer, valve closed, events at the fleet, alarm cleared (record #{rec['id']}{inst})"
 
     def _accept_virtual(self, gas: str, after_seq: int) -> dict[str, Any]:
         """The virtual board: test gas through its control socket, outputs from its events."""
@@ -511,15 +511,31 @@ class Provisioner:
                 checks["fleet_valve_closed"] = got["valve_closed"]
                 if not all(checks.values()):
                     self.sleep(0.5)
-        finally:
+            # gas away: the alarm must clear (and say so to the fleet) before the valve is
+            # reopened, or the app closes it again, as it should
             ctl.set_gas(gas, 0)
+            checks["alarm_cleared"] = self._wait_clear(after_seq) if checks["fleet_alarm"] else False
             for _ in range(20):  # the coil may still be energised for a moment
                 try:
                     ctl.valve_reopen()
-                    break
                 except ControlError:
-                    self.sleep(0.25)
+                    pass
+                self.sleep(0.5)
+                if ctl.state().get("valve") == "open":
+                    break
+        finally:
+            ctl.set_gas(gas, 0)
         return checks
+
+    def _wait_clear(self, after_seq: int) -> bool:
+        """The device's alarm_clear reaching the fleet once the gas is gone."""
+        self.ui.wait(f"waiting up to {self.o.accept_timeout_s:.0f} s for the alarm to clear")
+        deadline = time.monotonic() + self.o.accept_timeout_s
+        while time.monotonic() < deadline:
+            if self._fleet_events(("alarm_clear",), after_seq)["alarm_clear"]:
+                return True
+            self.sleep(0.5)
+        return False
 
     def _accept_installer(self, gas: str, after_seq: int) -> dict[str, Any]:
         """A real board: the installer applies test gas and says what they saw; the fleet's
@@ -539,7 +555,9 @@ class Provisioner:
             "fleet_alarm": got["alarm"],
             "fleet_valve_closed": got["valve_closed"],
         }
-        self.ui.note("Take the test gas away and ventilate; reopen the valve by hand once the alarm has cleared.")
+        self.ui.note("Take the test gas away and ventilate.")
+        checks["alarm_cleared"] = self._wait_clear(after_seq) if got["alarm"] else False
+        self.ui.note("Reopen the valve by hand now that the alarm has cleared.")
         return checks
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -71,9 +71,35 @@ class FleetProcess:
         return httpx.request(method, self.url + "/api/v1" + path, timeout=10, **kw)
 
     def token(self, installer: str = "Wang Wei", ttl_s: int = 3600) -> str:
-        r = self.api("POST", "/provision/tokens", json={"installer": installer, "issued_by": "admin", "ttl_s": ttl_s})
-        assert r.status_code == 201, r.text
-        return str(r.json()["token"])
+        """An enrolment token, issued straight into the fleet's database (the HTTP route for it
+        is an operator's, behind the security layer's sign-in)."""
+        from fleet.provision.service import issue_token
+        from fleet.store.db import Database
+
+        db = Database(self.db)
+        try:
+            with db.session() as s:
+                token, _row = issue_token(s, installer=installer, issued_by="test operator", ttl_s=ttl_s)
+                s.commit()
+        finally:
+            db.dispose()
+        return token
+
+    def status(self, device_id: str, token: str) -> dict[str, Any]:
+        r = self.api("GET", f"/provision/devices/{device_id}/status", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def query(self, sql: str, **params: Any) -> list[Any]:
+        """Rows straight from the fleet's database (for what only an operator's route shows)."""
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(self.db)
+        try:
+            with eng.connect() as conn:
+                return list(conn.execute(sa.text(sql), params))
+        finally:
+            eng.dispose()
 
 
 @pytest.fixture

@@ -30,15 +30,17 @@ def test_provision__registers_and_passes_acceptance_then_rerun_is_identical(virt
     assert "provisioned" in r.stdout
 
     # the fleet: registered, with the site, the key it issued, a passed acceptance on record
-    dev = fleet_process.api("GET", f"/devices/{dev_id}").json()
-    assert dev["registered_at"] and dev["site_code"] == "HZ-0001" and dev["uid"] == b.uid.hex()
+    dev = fleet_process.status(dev_id, token)
+    assert dev["registered_at"] and dev["site_code"] == "HZ-0001"
+    assert fleet_process.query("select uid from devices where device_id = :d", d=dev_id)[0][0] == b.uid.hex()
     acc = fleet_process.api("GET", f"/provision/devices/{dev_id}/acceptance",
                             headers={"Authorization": f"Bearer {token}"}).json()
     assert [a["result"] for a in acc] == ["pass"]
     assert acc[0]["checks"]["fleet_alarm"] and acc[0]["checks"]["valve_closed"] and acc[0]["checks"]["buzzer"]
+    assert acc[0]["checks"]["alarm_cleared"]
     # the test alarm is closed as a test, so no operator is left with it
-    alarms = fleet_process.api("GET", "/alarms", params={"device_id": dev_id}).json()["data"]
-    assert alarms and all(a["state"] == "resolved" and "acceptance" in (a["note"] or "") for a in alarms)
+    alarms = fleet_process.query("select state, note from alarms where device_id = :d", d=dev_id)
+    assert alarms and all(st == "resolved" and "acceptance" in (note or "") for st, note in alarms)
 
     # the board: normal boot (no /maint), the configuration as written, the key the fleet issued
     files = _board_files(b)
@@ -107,5 +109,5 @@ def test_provision__fleet_unreachable_at_key_step__board_restored__rerun_succeed
                       "--no-acceptance")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "✓ new key: version 1" in r.stdout
-    dev = fleet_process.api("GET", f"/devices/gg-{b.uid.hex()}").json()
+    dev = fleet_process.status(f"gg-{b.uid.hex()}", token)
     assert dev["registered_at"] and dev["site_code"] == "HZ-0002"

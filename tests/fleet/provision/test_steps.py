@@ -59,8 +59,7 @@ def test_config_step__power_cut_between_write_and_rename__old_config_whole__reru
     assert again.config_changed
     cfg = json.loads(_files(b)["/config.json"])
     assert cfg["site"] == "HZ-0101" and cfg["device_id"] == first.device_id
-    dev = fleet_process.api("GET", f"/devices/{first.device_id}").json()
-    assert dev["site_code"] == "HZ-0101"
+    assert fleet_process.status(first.device_id, token)["site_code"] == "HZ-0101"
 
 
 def _register_as_device(fleet_process, dev_id: str, uid: bytes) -> None:
