@@ -1,8 +1,9 @@
 """The fleet with the real firmware: the app on MicroPython (simulated machine, real time, real
 UDP, tests/firmware/mp_board.py) reporting to a real Fleet (CoAP ingest, store, poller).
 
-One board: its alarm reaches the fleet as one incident with every event stored once and no
-gap; a command queued in the fleet reaches the board in an ack and its result comes back; after a
+One board, behind a relay that loses the first copy of every response (so every confirmable
+request is retransmitted): its alarm reaches the fleet as one incident with every event stored
+once and no gap; a command queued in the fleet reaches the board in an ack and its result comes back; after a
 power cut the poller asks the silent board for /health, gets no answer and marks it offline."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fleet.store.db import Database
 from fleet.store.models import Alarm, Command, Device, Event, SequenceGap
 from fleet.tasks.poller import poll_once
 from utils.fleet_runtime import make_settings
+from utils.lossy_relay import LossyRelay
 from utils.micropython import micropython_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,10 +92,11 @@ async def _until(fleet: Fleet, query: Callable[[Any], bool], timeout: float, wha
 def test_real_firmware__alarm_once__command_result__offline_after_poll(tmp_path: Path, sqlite_db: Database) -> None:
     settings = make_settings(sqlite_db.url, heartbeat_interval_s=1, offline_grace_s=1, poll_timeout_s=1.5)
 
-    async def scenario() -> tuple[dict[str, str], str]:
+    async def scenario() -> tuple[dict[str, str], str, tuple[int, int, int]]:
         fleet = Fleet(settings, database=Database(sqlite_db.url))
         await fleet.start(background=False)
-        _write_root(tmp_path, fleet.coap_port)  # type: ignore[arg-type]
+        relay = await LossyRelay.start(fleet.coap_port)  # type: ignore[arg-type]
+        _write_root(tmp_path, relay.port)
         proc = await _start_board(tmp_path, [[1.0, "set_gas", {"gas": "methane", "value": 40.0}]])
         out = ""
         try:
@@ -117,11 +120,15 @@ def test_real_firmware__alarm_once__command_result__offline_after_poll(tmp_path:
         finally:
             if proc.returncode is None:
                 out = await _power_cut(proc)
+            relay.close()
             await fleet.stop()
-        return polled, out
+        return polled, out, (relay.retransmissions, len(relay.seen_requests), relay.dropped)
 
-    polled, out = asyncio.run(scenario())
+    polled, out, (retransmitted, requests, dropped) = asyncio.run(scenario())
     assert polled == {DEV: "offline"}, out[-3000:]
+    # every confirmable request (registration, events, heartbeats, the command result) lost its first
+    # acknowledgement and was sent again, except one the power cut may have caught in flight
+    assert requests >= 5 and retransmitted >= requests - 1, (retransmitted, requests, dropped)
     with sqlite_db.session() as s:
         device = s.scalars(select(Device)).one()
         assert not device.online and device.last_offline_at is not None
