@@ -224,10 +224,7 @@ class NumatoGpio:
         with self.lock:
             self.s.reset_input_buffer()
             self.s.write((text + "\r").encode())
-            buf = b""
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end and not buf.rstrip().endswith(b">"):
-                buf += self.s.read(64)
+            buf = self.s.read_until(b">")  # the prompt ends every answer (or the read times out)
         # the module echoes the command, then the answer, then the prompt '>'
         lines = [ln.strip() for ln in buf.decode(errors="replace").replace(">", "").splitlines() if ln.strip()]
         return lines[-1] if lines and lines[-1] != text else ""

@@ -123,7 +123,7 @@ def load_rig(name_or_path: str | Path) -> dict[str, Any]:
             raise RigError("%s.procedures.%s: unknown parameter; known: %s" % (w, k, ", ".join(PROCEDURE_DEFAULTS)))
         procs[k] = v
     if not 0 < float(procs["ramp_rate"]) <= 1.0:
-        raise RigError("%s.procedures.ramp_rate = %r: expected 0 < rate <= 1 %%LEL/min (GB 15322 slow ramp)"
+        raise RigError("%s.procedures.ramp_rate = %r: expected 0 < rate <= 1 %%LEL/min (the standard's slow ramp)"
                        % (w, procs["ramp_rate"]))
     if not float(procs["ramp_from"]) < 0 < float(procs["ramp_to"]):
         raise RigError("%s.procedures: ramp_from (%r) must be below and ramp_to (%r) above the set point (0)"
