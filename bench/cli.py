@@ -25,6 +25,8 @@ def perf(
                                     "each scenario gets its own database gg_bench_<scenario>")] = "sqlite",
     profile: Annotated[bool, typer.Option("--profile", help="py-spy the fleet during the steady run")] = False,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="keep databases, logs and raw generator output here")] = None,
+    soak_seconds: Annotated[float, typer.Option("--soak-seconds", min=1, help="length of the soak (the goal says 600)")] = 600.0,
+    soak_server: Annotated[str, typer.Option("--soak-server", help="soak the 'fleet' or the 'proposal'")] = "fleet",
 ) -> None:
     """Ingest throughput against a bare aiocoap baseline, alarm storm, restart, 1M devices, soak."""
     import os
@@ -40,8 +42,10 @@ def perf(
     bad = [s for s in chosen if s not in PERF_SCENARIOS]
     if bad:
         raise typer.BadParameter("unknown scenario %s; choose from %s" % (", ".join(bad), ", ".join(PERF_SCENARIOS)), param_hint="--scenario")
+    if soak_server not in ("fleet", "proposal"):
+        raise typer.BadParameter("expected 'fleet' or 'proposal', got %r" % soak_server, param_hint="--soak-server")
     rep = runner.run(chosen, json_path, md_path, smoke, db=db, profile=profile, workdir=workdir,
-                     log=lambda msg: typer.echo(msg, err=True))
+                     log=lambda msg: typer.echo(msg, err=True), soak_seconds=soak_seconds, soak_server=soak_server)
     typer.echo("ingest %s msgs/s, baseline %s msgs/s, ratio %s, p99 at half rate %s ms -> %s" % (
         rep["ingest_msgs_per_s"], rep["baseline_msgs_per_s"], rep["ratio"], rep["p99_ack_ms"], json_path))
     failed = [n for n, r in rep["scenarios"].items() if "error" in r]

@@ -131,9 +131,9 @@ def markdown(rep: dict[str, Any]) -> str:
                 lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (v["variant"], _fmt(v["msgs_per_s"]), _fmt(v["p50_ms"]), _fmt(v["p99_ms"]),
                                                                  _fmt(v["retransmissions"]), _fmt(v["kernel_udp_drops"]), v["load_average"]))
         elif name == "soak":
-            lines += ["%s msgs/s for %s s with bursts of %s every %s s: p99 %s ms, RSS %s -> %s MB (slope %s MB/min over "
+            lines += ["%s: %s msgs/s for %s s with bursts of %s every %s s: p99 %s ms, RSS %s -> %s MB (slope %s MB/min over "
                       "the second half), kernel UDP drops %s." % (
-                          _fmt(res["rate"]), _fmt(res["duration_s"]), res["burst"]["size"], _fmt(res["burst"]["every"]),
+                          res.get("server", "fleet"), _fmt(res["rate"]), _fmt(res["duration_s"]), res["burst"]["size"], _fmt(res["burst"]["every"]),
                           _fmt(res["p99_ack_ms"]), _fmt(res["rss_mb_start"]), _fmt(res["rss_mb_end"]),
                           _fmt(res["rss_slope_mb_per_min"]), _fmt(res["kernel_udp_drops"]))]
         lines += ["", "Took %s s; load average after: %s." % (_fmt(res.get("seconds")), res.get("load_average_after")), ""]

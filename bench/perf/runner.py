@@ -76,7 +76,7 @@ def goals(rep: dict[str, Any]) -> list[dict[str, Any]]:
           le(storm.get("visible_latency", {}).get("p99_ms"), 1000)),
         g("restart: nothing acknowledged lost", "0 missing", restart.get("acknowledged_but_missing"), restart.get("nothing_acknowledged_lost")),
         g("1M devices: slowest dashboard/API query p95", "< 200 ms", q95max, le(q95max, 200)),
-        g("soak 1000 msgs/s: p99", "< 10 ms", soak.get("p99_ack_ms"), le(soak.get("p99_ack_ms"), 10)),
+        g("soak 1000 msgs/s (%s, %s s): p99" % (soak.get("server"), soak.get("duration_s")), "< 10 ms", soak.get("p99_ack_ms"), le(soak.get("p99_ack_ms"), 10)),
         g("soak: memory slope", "flat (report)", soak.get("rss_slope_mb_per_min"), None),
         g("soak: kernel UDP receive drops", "0", soak.get("kernel_udp_drops"), None if soak.get("kernel_udp_drops") is None else soak["kernel_udp_drops"] == 0),
     ]
@@ -84,7 +84,8 @@ def goals(rep: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(scenarios: list[str], json_path: Path, md_path: Path | None, smoke: bool, db: str = "sqlite",
-        profile: bool = False, workdir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+        profile: bool = False, workdir: Path | None = None, log: Callable[[str], None] = print,
+        soak_seconds: float = 600.0, soak_server: str = "fleet") -> dict[str, Any]:
     """Run `scenarios` in order and write the reports; a failing scenario is recorded, not fatal."""
     table = available()
     unknown = [s for s in scenarios if s not in table]
@@ -95,7 +96,7 @@ def run(scenarios: list[str], json_path: Path, md_path: Path | None, smoke: bool
         own_tmp = tempfile.TemporaryDirectory(prefix="gg-bench-")
         workdir = Path(own_tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
-    ctx = Ctx(workdir, smoke, db=db, profile=profile, log=log)
+    ctx = Ctx(workdir, smoke, db=db, profile=profile, log=log, soak_seconds=soak_seconds, soak_server=soak_server)
     rep: dict[str, Any] = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "gasguard bench perf " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["bench", "perf"] else " ".join(sys.argv),

@@ -30,7 +30,9 @@ class Ctx:
     """What every scenario needs: where to write, which cores, which database, how long."""
 
     def __init__(self, workdir: Path, smoke: bool, db: str = "sqlite", profile: bool = False,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, soak_seconds: float = 600.0, soak_server: str = "fleet") -> None:
+        self.soak_seconds = soak_seconds
+        self.soak_server = soak_server
         self.workdir = workdir
         self.smoke = smoke
         self.db = db
@@ -435,10 +437,10 @@ def soak(ctx: Ctx) -> dict[str, Any]:
     if why:
         return {"skipped": why}
     rate = 1000.0
-    duration = ctx.p(600.0, 3.0)
+    duration = ctx.p(float(ctx.soak_seconds), 3.0)
     burst = {"every": ctx.p(30.0, 1.5), "size": 256}
     url = ctx.db_url("soak")
-    srv = ctx.fleet("soak", url)
+    srv = ctx.proposal("soak", url) if ctx.soak_server == "proposal" else ctx.fleet("soak", url)
     srv.start()
     sampler = Sampler(srv.pid, srv.coap_port, ctx.p(1.0, 0.25))
     try:
@@ -455,7 +457,7 @@ def soak(ctx: Ctx) -> dict[str, Any]:
     half = len(sampler.t) // 2
     s = slope(sampler.t[half:], sampler.rss[half:])
     res = {
-        "rate": rate, "duration_s": duration, "burst": burst,
+        "server": ctx.soak_server, "rate": rate, "duration_s": duration, "burst": burst,
         "p99_ack_ms": lg["main"]["latency"]["p99_ms"],
         "answered_msgs_per_s": lg["main"]["answered_msgs_per_s"],
         "rss_mb_start": round(sampler.rss[0] / 1024, 1) if sampler.rss else None,
