@@ -185,7 +185,12 @@ class App:
             rec = None
         if isinstance(rec, dict) and rec.get("lvl") in (1, 2):
             self.alarm.force(rec["lvl"] if self.alarm.high is not None else 1)
+        ran_before = self.outbox.last > 0
         self.event("boot", {"boot": self.reset_cause})
+        if ran_before and self.reset_cause in (1, 6):
+            # power-on or brown-out after a previous run: the power was away (the CPU has no
+            # stored energy to say so at the time; boards with mains_sense report power_lost)
+            self.event("power_back", {})
         if self.s.problems:
             self.event("fault", {"f": F_CONFIG})
         # A board that closes on power loss closed its valve by itself (stored energy or a
