@@ -95,9 +95,11 @@ def markdown(rep: dict[str, Any]) -> str:
                           "acknowledged message stored: %s." % (_fmt(res["proposal_msgs_per_s"]), _fmt(res["proposal_ratio"]),
                                                                 res["proposal_store"]["after_max_run"], _fmt(res["proposal_store"]["every_ack_stored"]))]
             if "profile" in res and res["profile"].get("self_pct"):
-                lines += ["", "Where the fleet's time went (py-spy, %d samples), top self time:" % res["profile"]["samples"], ""]
+                lines += ["", "Where the fleet's time went (py-spy --gil, %d samples), self time by package: %s." % (
+                    res["profile"]["samples"], ", ".join("%s %s %%" % (k, v) for k, v in res["profile"].get("self_by_package_pct", [])[:10])),
+                    "", "Top functions by self time:", ""]
                 lines += ["| function | self % |", "|---|---|"]
-                lines += ["| `%s` | %s |" % (f, p) for f, p in res["profile"]["self_pct"][:12]]
+                lines += ["| `%s` | %s |" % (f, p) for f, p in res["profile"]["self_pct"][:15]]
         elif name == "storm":
             lines += ["%s alarms sent by %s devices within %s s over heartbeats at %s/s; %s visible, %s never visible." % (
                 _fmt(res["alarms_sent"]), _fmt(res["devices"]), _fmt(res["storm_span_s"]), _fmt(res["heartbeat_rate"]),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import sys
 import threading
 import time
@@ -260,10 +261,14 @@ def finish_profile(prof: tuple[Any, Path]) -> dict[str, Any]:
     return summarise_collapsed(out.read_text())
 
 
+_LINE = re.compile(r":\d+\)$")
+
+
 def summarise_collapsed(text_: str, top: int = 25) -> dict[str, Any]:
     """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
     self_n: dict[str, int] = {}
     incl_n: dict[str, int] = {}
+    pkg_n: dict[str, int] = {}
     total = 0
     for line in text_.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -271,16 +276,30 @@ def summarise_collapsed(text_: str, top: int = 25) -> dict[str, Any]:
             continue
         n = int(count)
         total += n
-        frames = stack.split(";")
+        # "func (path/file.py:123)" -> "func (path/file.py)": one row per function, not per line.
+        frames = [_LINE.sub(")", f) for f in stack.split(";")]
         leaf = frames[-1]
         self_n[leaf] = self_n.get(leaf, 0) + n
+        pkg = _package(leaf)
+        pkg_n[pkg] = pkg_n.get(pkg, 0) + n
         for f in set(frames):
             incl_n[f] = incl_n.get(f, 0) + n
 
     def top_of(d: dict[str, int]) -> list[list[Any]]:
         return [[f, round(100.0 * n / total, 1)] for f, n in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
 
-    return {"samples": total, "self_pct": top_of(self_n) if total else [], "inclusive_pct": top_of(incl_n) if total else []}
+    return {"samples": total, "self_by_package_pct": top_of(pkg_n) if total else [],
+            "self_pct": top_of(self_n) if total else [], "inclusive_pct": top_of(incl_n) if total else []}
+
+
+def _package(frame: str) -> str:
+    """`f (sqlalchemy/orm/loading.py)` -> `sqlalchemy`; `g (copy.py)` -> `copy`; `<module>` stays."""
+    m = re.search(r"\(([^)]*)\)$", frame)
+    if not m:
+        return frame
+    path = m.group(1)
+    head = path.split("/", 1)[0]
+    return head[:-3] if head.endswith(".py") else head
 
 
 # -- storm ------------------------------------------------------------------------------------

@@ -99,3 +99,11 @@ def test_summarise_collapsed__self_and_inclusive() -> None:
     assert s["samples"] == 100
     assert s["self_pct"][0] == ["commit", 60.0]
     assert ["ingest", 90.0] in s["inclusive_pct"]
+
+
+def test_summarise_collapsed__lines_of_one_function_add_up() -> None:
+    text = "run (a.py:1);f (b.py:10) 3\nrun (a.py:1);f (b.py:12) 1\n"
+    s = summarise_collapsed(text)
+    assert s["self_pct"] == [["f (b.py)", 100.0]]
+    s = summarise_collapsed("m (x.py);f (sqlalchemy/orm/a.py:3) 3\nm (x.py);g (copy.py:9) 1\n")
+    assert s["self_by_package_pct"] == [["sqlalchemy", 75.0], ["copy", 25.0]]
