@@ -8,8 +8,9 @@
     GET  /provision/devices/{device_id}/status    registered yet? event kinds after a sequence number
 
 Device routes need `Authorization: Bearer <enrolment token>`; a bad token is 401 with the
-reason. Issuing tokens is open today, like every fleet route: the security issue (issue 10)
-puts it behind the city administrator's role (see docs/provisioning.md, "Hardening")."""
+reason. Who may call what is declared in fleet/security/policy.py: operators issue and revoke
+tokens; the device routes take only an enrolment token, which the security layer also binds to
+the few devices it enrolled (docs/provisioning.md, "Security")."""
 
 from __future__ import annotations
 
@@ -178,13 +179,3 @@ def list_acceptance(session: SessionDep, device_id: DeviceIdPath, authorization:
     _token(session, authorization)
     session.commit()  # the token's use count
     return [AcceptancePublic.model_validate(r) for r in service.acceptances(session, device_id)]
-
-
-def mount(api_router: APIRouter) -> bool:
-    """Include this router in the fleet's /api/v1 router unless it is there already; True if
-    added. fleet/api/main.py should do this itself (see docs/provisioning.md)."""
-    if any(getattr(r, "path", "").startswith("/api/v1/provision/") or getattr(r, "path", "").startswith("/provision/")
-           for r in api_router.routes):
-        return False
-    api_router.include_router(router)
-    return True

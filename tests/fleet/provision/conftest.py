@@ -1,5 +1,5 @@
-"""Fixtures for provisioning tests: a real fleet process (`gasguard serve` with the provisioning
-router, SQLite in tmp_path, free ports), enrolment tokens, the factory vfs image, virtual boards,
+"""Fixtures for provisioning tests: a real fleet process (`gasguard serve`, SQLite in tmp_path,
+free ports), enrolment tokens, the factory vfs image, virtual boards,
 and `provision_cli` to run the real `gasguard provision` as a subprocess."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class FleetProcess:
 
     def start(self, timeout: float = 30.0) -> FleetProcess:
         self.ready.unlink(missing_ok=True)
-        cmd = [sys.executable, str(HERE / "fleet_with_provision.py"), "serve", "--db", self.db,
+        cmd = [sys.executable, "-m", "fleet.cli", "serve", "--db", self.db,
                "--coap-port", "0", "--http-port", "0", "--ready-file", str(self.ready), "--log-level", "WARNING"]
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + timeout

@@ -24,12 +24,10 @@ def client(db) -> Iterator:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
     from fleet.api import main as api_main
-    from fleet.provision.api import mount
     from fleet.runtime import Fleet
     from fleet.store.db import Database
     from utils.fleet_runtime import make_settings
 
-    mount(api_main.api_router)
     fleet = Fleet(make_settings(db.url), database=Database(db.url))
     app = api_main.create_app(fleet, manage=True, background=False)
     with TestClient(app) as c:
