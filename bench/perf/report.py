@@ -75,12 +75,12 @@ def markdown(rep: dict[str, Any]) -> str:
             continue
         if name == "steady":
             runs = ("baseline", "fleet", "fleet_half_rate", "proposal", "proposal_half_rate")
-            lines += ["| run | answered msgs/s | retransmissions | lost | kernel UDP drops |", "|---|---|---|---|---|"]
+            lines += ["| run | answered msgs/s | server CPU µs/msg | retransmissions | lost | kernel UDP drops |", "|---|---|---|---|---|---|"]
             for key in runs:
                 if key in res:
                     mm = res[key]["main"]
-                    lines.append("| %s | %s | %s | %s | %s |" % (key, _fmt(mm["answered_msgs_per_s"]), _fmt(mm["retransmissions"]),
-                                                             _fmt(mm["lost"]), _fmt(mm.get("kernel_udp_drops"))))
+                    lines.append("| %s | %s | %s | %s | %s | %s |" % (key, _fmt(mm["answered_msgs_per_s"]), _fmt(mm.get("server_cpu_us_per_msg")),
+                                                                  _fmt(mm["retransmissions"]), _fmt(mm["lost"]), _fmt(mm.get("kernel_udp_drops"))))
             lines += ["", "| latency | n | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
             for key in runs:
                 if key in res:
@@ -128,10 +128,12 @@ def markdown(rep: dict[str, Any]) -> str:
             if "queries_skipped" in res:
                 lines += ["", "Queries not timed: %s." % res["queries_skipped"]]
         elif name == "ablation":
-            lines += ["| variant | msgs/s | p50 ms | p99 ms | retransmissions | kernel drops | load average |", "|---|---|---|---|---|---|---|"]
+            lines += ["| variant | msgs/s | server CPU µs/msg | p50 ms | p99 ms | retransmissions | kernel drops | load average |",
+                      "|---|---|---|---|---|---|---|---|"]
             for v in res.get("variants", []):
-                lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (v["variant"], _fmt(v["msgs_per_s"]), _fmt(v["p50_ms"]), _fmt(v["p99_ms"]),
-                                                                 _fmt(v["retransmissions"]), _fmt(v["kernel_udp_drops"]), v["load_average"]))
+                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    v["variant"], _fmt(v["msgs_per_s"]), _fmt(v.get("server_cpu_us_per_msg")), _fmt(v["p50_ms"]), _fmt(v["p99_ms"]),
+                    _fmt(v["retransmissions"]), _fmt(v["kernel_udp_drops"]), v["load_average"]))
         elif name == "soak":
             lines += ["%s: %s msgs/s for %s s with bursts of %s every %s s: p99 %s ms, RSS %s -> %s MB (slope %s MB/min over "
                       "the second half), kernel UDP drops %s." % (

@@ -104,9 +104,18 @@ class Ctx:
         """Run the generator against `server`; adds the kernel's UDP drops on the server's port."""
         cfg.setdefault("model", fleetstore.BENCH_MODEL)
         before = procs.udp_drops(server.coap_port) or 0
+        cpu0 = procs.cpu_seconds(server.pid)
         out = procs.run_loadgen({"port": server.coap_port, **cfg}, self.workdir, name, self.gen_cpu)
+        cpu1 = procs.cpu_seconds(server.pid)
         after = procs.udp_drops(server.coap_port)
-        out["main"]["kernel_udp_drops"] = None if after is None else after - before
+        m = out["main"]
+        m["kernel_udp_drops"] = None if after is None else after - before
+        # The server's own CPU time over the whole run (registration, main phase, drain): per
+        # answered message it is a cost that other load on the machine changes far less than msgs/s.
+        answered = m["answered"] + out.get("register", {}).get("registered", 0)
+        if cpu0 is not None and cpu1 is not None and answered:
+            m["server_cpu_s"] = round(cpu1 - cpu0, 3)
+            m["server_cpu_us_per_msg"] = round((cpu1 - cpu0) / answered * 1e6, 1)
         return out
 
 
@@ -525,7 +534,8 @@ def ablation(ctx: Ctx) -> dict[str, Any]:
         m = lg["main"]
         rows.append({"variant": label, "msgs_per_s": m["answered_msgs_per_s"], "p50_ms": m["latency"]["p50_ms"],
                      "p99_ms": m["latency"]["p99_ms"], "retransmissions": m["retransmissions"],
-                     "kernel_udp_drops": m.get("kernel_udp_drops"), "load_average": ctx_load()})
+                     "kernel_udp_drops": m.get("kernel_udp_drops"), "server_cpu_us_per_msg": m.get("server_cpu_us_per_msg"),
+                     "load_average": ctx_load()})
         ctx.log("ablation: %s: %.0f msgs/s" % (label, m["answered_msgs_per_s"]))
     return {"variants": rows}
 

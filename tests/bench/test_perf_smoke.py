@@ -49,6 +49,7 @@ def test_smoke__baseline_answered(report: dict) -> None:
     base = st["baseline"]["main"]
     assert report["baseline_msgs_per_s"] > 0
     assert base["answered"] > 0 and base["codes"] == {"2.04": base["answered"]}
+    assert base["server_cpu_us_per_msg"] > 0 and base["kernel_udp_drops"] >= 0
     assert st["baseline"]["register"]["registered"] == st["devices"]
 
 
