@@ -50,16 +50,19 @@ def bound_devices(session: Session, token_id: int) -> list[str]:
 
 def check_device(session: Session, token: str, device_id: str | None) -> EnrolmentToken:
     """The token's row if it may act on `device_id` (binding the device on first use; None:
-    a route about no device, such as the fleet's facts);
-    AuthError (401) for an unknown, revoked or expired token, TokenOverused (403) past its batch."""
-    row = session.scalars(select(EnrolmentToken).where(EnrolmentToken.token_sha256 == sha256(token))).first()
-    if row is None:
-        raise AuthError("enrolment token not recognised; ask the fleet operator for a new one", "token_unknown")
-    if row.revoked_at is not None:
-        raise AuthError(f"enrolment token of {row.installer} was revoked", "token_revoked")
-    if row.expires_at <= now():
-        raise AuthError(f"enrolment token of {row.installer} expired at {row.expires_at.isoformat()}",
-                        "token_expired")
+    a route about no device); AuthError (401) for an unknown, revoked or expired token, in
+    fleet/provision's own words, TokenOverused (403) past its batch."""
+    from fleet.provision.service import NotAuthorised, check_token
+
+    try:
+        with session.begin_nested():  # its validity rules, without counting this look as a use
+            row = check_token(session, token)
+            raise _Valid(row.id)
+    except NotAuthorised as e:
+        raise AuthError(e.message, e.reason) from None
+    except _Valid as v:
+        row = session.get(EnrolmentToken, v.token_id)
+    assert row is not None
     bound = bound_devices(session, row.id)
     if device_id is None or device_id in bound:
         return row
@@ -69,6 +72,11 @@ def check_device(session: Session, token: str, device_id: str | None) -> Enrolme
                             f"{', '.join(bound)}; ask the fleet operator for a new token for {device_id}")
     session.add(EnrolmentBinding(token_id=row.id, device_id=device_id, max_devices=limit, bound_at=now()))
     return row
+
+
+class _Valid(Exception):
+    def __init__(self, token_id: int) -> None:
+        self.token_id = token_id
 
 
 def count_bindings(session: Session, token_id: int) -> int:
