@@ -28,7 +28,16 @@ from aiocoap.numbers.constants import TransportTuning
 
 
 class FleetTuning(TransportTuning):
-    """RFC defaults except how long a received CON's message id is remembered."""
+    """RFC defaults except how long a received CON's message id is remembered, and how long the
+    fleet may take before it sends an empty ACK and answers separately.
+
+    EMPTY_ACK_DELAY: aiocoap sends an empty ACK after 0.1 s when the response is not ready, and
+    the response then goes as its own CON message that the device must acknowledge: twice the
+    datagrams just when the fleet is busiest (a batch commit under load can take longer than
+    0.1 s). A device retransmits only after ACK_TIMEOUT (2-3 s), so answering within 1 s still
+    stops every retransmission; the fleet waits up to 1 s and piggy-backs the ack."""
+
+    EMPTY_ACK_DELAY = 1.0
 
     def __init__(self, dedup_lifetime_s: float) -> None:
         self._dedup_lifetime_s = float(dedup_lifetime_s)

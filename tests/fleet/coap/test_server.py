@@ -162,3 +162,8 @@ def test_dedup_lifetime__configured_on_incoming_messages(db: Database) -> None:
     lifetime, entries = with_fleet(db, body, coap_dedup_lifetime_s=12.5)
     assert lifetime == 12.5 and entries == 2
     assert FleetTuning(30).EXCHANGE_LIFETIME == 30.0
+
+
+def test_fleet_tuning__piggybacks_up_to_1_s() -> None:
+    t = FleetTuning(15)
+    assert t.EMPTY_ACK_DELAY == 1.0 < t.ACK_TIMEOUT  # an ack within 1 s stops any retransmission
