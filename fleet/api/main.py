@@ -117,4 +117,7 @@ def create_app(fleet: Fleet, *, manage: bool = False, coap: bool = True, backgro
             app.include_router(router)
             if router.prefix:
                 app.state.nav.append((router.prefix + "/", "nav_" + router.prefix.strip("/").replace("/", "_")))
+    from fleet.security.guard import install as install_guard
+
+    install_guard(app)  # every route behind its rule in fleet/security/policy.py (docs/security.md)
     return app

@@ -137,11 +137,13 @@ def api_client(db: Database) -> Iterator["TestClient"]:
     from fleet.api.main import create_app
     from fleet.runtime import Fleet
     from utils.fleet_runtime import make_settings
+    from utils.security_auth import auth_headers
 
     fleet = Fleet(make_settings(db.url), database=Database(db.url))
     app = create_app(fleet, manage=True, background=False)
     with TestClient(app) as client:
         client.fleet = fleet  # type: ignore[attr-defined]
+        client.headers.update(auth_headers(db))  # the city administrator (fleet/security)
         yield client
 
 

@@ -18,6 +18,7 @@ from aiocoap.numbers.codes import Code
 from fleet.serve import serving
 from fleet.store.db import Database
 from utils.fleet_runtime import make_settings
+from utils.security_auth import auth_headers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def test_serve__subprocess_ready_file_and_sigterm(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "gasguard serve did not become ready in 30 s"
             time.sleep(0.1)
         info = json.loads(ready.read_text())
-        health = httpx.get(f"{info['http_url']}/api/v1/health").json()
+        health = httpx.get(f"{info['http_url']}/api/v1/health", headers=auth_headers(str(tmp_path / "fleet.db"))).json()
         assert health["status"] == "ok" and health["coap_port"] == info["coap_port"]
         assert _wkc(info["coap_port"]).startswith(b"</gg/reg>;ct=60")
     finally:
@@ -71,7 +72,7 @@ def test_serving__in_process(sqlite_db: Database) -> None:
     async def main() -> tuple[int, int | None]:
         async with serving(make_settings(sqlite_db.url)) as handle:
             async with httpx.AsyncClient() as client:
-                r = await client.get(f"{handle.http_url}/api/v1/health")
+                r = await client.get(f"{handle.http_url}/api/v1/health", headers=auth_headers(sqlite_db))
             return r.status_code, handle.coap_port
 
     status, port = asyncio.run(main())

@@ -17,6 +17,7 @@ import pytest
 from fleet.store.db import Database
 from utils.fake_device import FakeDevice
 from utils.fleet_runtime import make_settings, running_fleet
+from utils.security_auth import auth_headers, session_cookie
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +47,16 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+SIGNED_IN: dict[str, tuple[dict[str, str], str]] = {}  # fleet url -> (API headers, dashboard session)
+
+
+def _page(browser: Any, url: str) -> Any:
+    """A page signed in to the dashboard at `url` as the city administrator (fleet/security)."""
+    ctx = browser.new_context()
+    ctx.add_cookies([{"name": "gg_session", "value": SIGNED_IN[url][1], "url": url}])
+    return ctx.new_page()
+
+
 @pytest.fixture
 def fleet_with_alarm(db: Database) -> Iterator[tuple[str, int]]:
     """A served fleet where one device registered, reported readings and raised an alarm."""
@@ -62,7 +73,9 @@ def fleet_with_alarm(db: Database) -> Iterator[tuple[str, int]]:
 
         dev = lt.call(scenario())
         try:
-            alarm_id = httpx.get(f"{handle.http_url}/api/v1/alarms").json()["data"][0]["id"]
+            SIGNED_IN[handle.http_url] = (auth_headers(db), session_cookie(db)[0])
+            alarm_id = httpx.get(f"{handle.http_url}/api/v1/alarms", headers=SIGNED_IN[handle.http_url][0]
+                                 ).json()["data"][0]["id"]
             yield handle.http_url, alarm_id
         finally:
             lt.call(dev.stop())
@@ -70,7 +83,7 @@ def fleet_with_alarm(db: Database) -> Iterator[tuple[str, int]]:
 
 def test_overview__alarm_shown_acknowledged_and_resolved(browser: Any, fleet_with_alarm: tuple[str, int]) -> None:
     url, alarm_id = fleet_with_alarm
-    page = browser.new_page()
+    page = _page(browser, url)
     try:
         page.goto(url + "/")
         assert page.locator("h2").first.inner_text() == "当前报警"
@@ -92,13 +105,13 @@ def test_overview__alarm_shown_acknowledged_and_resolved(browser: Any, fleet_wit
         assert page.locator("#no-alarms").inner_text() == "当前没有报警"
     finally:
         page.close()
-    alarm = httpx.get(f"{url}/api/v1/alarms/{alarm_id}").json()
+    alarm = httpx.get(f"{url}/api/v1/alarms/{alarm_id}", headers=SIGNED_IN[url][0]).json()
     assert (alarm["state"], alarm["acknowledged_by"], alarm["resolved_by"]) == ("resolved", "张三", "张三")
 
 
 def test_overview__english_switch(browser: Any, fleet_with_alarm: tuple[str, int]) -> None:
     url, alarm_id = fleet_with_alarm
-    page = browser.new_page()
+    page = _page(browser, url)
     try:
         page.goto(url + "/")
         page.locator("#lang-switch").click()
@@ -114,7 +127,7 @@ def test_overview__english_switch(browser: Any, fleet_with_alarm: tuple[str, int
 
 def test_device_page__chart_and_timeline(browser: Any, fleet_with_alarm: tuple[str, int]) -> None:
     url, _ = fleet_with_alarm
-    page = browser.new_page()
+    page = _page(browser, url)
     try:
         page.goto(f"{url}/devices/{DEV}?lang=en")
         assert page.locator("#device-id").inner_text().startswith(DEV)
