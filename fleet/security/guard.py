@@ -312,7 +312,8 @@ class SecurityMiddleware:
             from fleet.security.pages import login_page_html
 
             target = path + ("?" + scope_["query_string"].decode("latin-1") if scope_.get("query_string") else "")
-            text, cookie = login_page_html(_lang(scope_, headers), next_url=target, error=None)
+            text, cookie = login_page_html(_lang(scope_, headers), next_url=target, error=None,
+                                           csrf=_cookie(headers, "gg_login_csrf"))
             await _send_html(send, 401, text, [(b"set-cookie", cookie.encode())])
             return
         await _send_json(send, 401, message, reason, {"www-authenticate": "Bearer"})

@@ -48,19 +48,21 @@ def _safe_next(url: str | None) -> str:
     return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/"
 
 
-def login_page_html(lang: str, *, next_url: str, error: str | None) -> tuple[str, str]:
-    """The login page and the Set-Cookie value of its login-CSRF cookie (double submit)."""
-    csrf = secrets.token_urlsafe(24)
+def login_page_html(lang: str, *, next_url: str, error: str | None, csrf: str | None = None) -> tuple[str, str]:
+    """The login page and the Set-Cookie value of its login-CSRF cookie (double submit). An
+    existing cookie's value is kept, so a second tab or the browser's favicon request does not
+    invalidate the form already shown."""
+    csrf = csrf if csrf and 20 <= len(csrf) <= 64 else secrets.token_urlsafe(24)
     other = "en" if lang == "zh" else "zh"
     switch = "/login?" + urlencode({"next": _safe_next(next_url), "lang": other})
     text = _env.get_template("security_login.html").render(lang=lang, t=TEXT[lang], csrf=csrf, error=error,
                                                             next_url=_safe_next(next_url), switch_url=switch)
-    cookie = f"{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600"
+    cookie = f"{LOGIN_CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600"
     return text, cookie
 
 
-def _login_response(lang: str, next_url: str, error: str | None, status: int) -> HTMLResponse:
-    text, cookie = login_page_html(lang, next_url=next_url, error=error)
+def _login_response(request: Request, lang: str, next_url: str, error: str | None, status: int) -> HTMLResponse:
+    text, cookie = login_page_html(lang, next_url=next_url, error=error, csrf=request.cookies.get(LOGIN_CSRF_COOKIE))
     resp = HTMLResponse(text, status_code=status, headers={"cache-control": "no-store"})
     resp.headers.append("set-cookie", cookie)
     if lang:
@@ -71,7 +73,7 @@ def _login_response(lang: str, next_url: str, error: str | None, status: int) ->
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: Annotated[str, Query()] = "/",
                lang: Annotated[str | None, Query()] = None) -> HTMLResponse:
-    return _login_response(_lang(request, lang), next, None, 200)
+    return _login_response(request, _lang(request, lang), next, None, 200)
 
 
 @router.post("/login")
@@ -81,7 +83,7 @@ def login(request: Request, username: Annotated[str, Form()] = "", password: Ann
     lng = _lang(request, lang)
     address = client_address(request.scope)
     if not service.csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
-        return _login_response(lng, next, TEXT[lng]["csrf"], 403)
+        return _login_response(request, lng, next, TEXT[lng]["csrf"], 403)
     db = request.app.state.fleet.db
     with db.session() as session:
         try:
@@ -90,13 +92,14 @@ def login(request: Request, username: Annotated[str, Form()] = "", password: Ann
             audit.record(session, actor=(username or "?")[:128], action="login.failed", entity="user",
                          entity_id=(username or "?")[:64], detail={"address": address, "reason": e.reason})
             session.commit()
-            return _login_response(lng, next, TEXT[lng]["bad"] if e.reason == "bad_credentials" else e.message, 401)
+            return _login_response(request, lng, next, TEXT[lng]["bad"] if e.reason == "bad_credentials" else e.message,
+                                   401)
         sid, _row = service.open_session(session, user, address=address)
         session.commit()
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(SESSION_COOKIE, sid, max_age=service.SESSION_TTL_S, httponly=True, samesite="lax",
                     secure=request.url.scheme == "https", path="/")
-    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return resp
 
 
