@@ -10,7 +10,8 @@ import typer
 
 def run(
     report: Annotated[Path, typer.Option("--report", help="write report.md, report.html, junit.xml, results.json here")],
-    board: Annotated[str, typer.Option("--board", help="virtual board definition (boards/defs) for a virtual rig")] = "sim",
+    board: Annotated[str | None, typer.Option("--board", help="virtual rigs: the board definition (boards/defs) to "
+                                              "boot; default: the rig file's board (sim)")] = None,
     rig: Annotated[str | None, typer.Option("--rig", help="rig file (bench/rigs/NAME.toml or a path); "
                                             "default: bench/rigs/sim.toml (the virtual board)")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="run only these procedure tests (repeatable)")] = None,
