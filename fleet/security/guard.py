@@ -416,6 +416,8 @@ def _rewrite_html(body: bytes, p: service.Principal, lang: str) -> bytes:
     bar = (f'<div id="gg-user" style="position:fixed;bottom:0;right:0;background:#eceff1;padding:.2rem .6rem;'
            f'font-size:.85rem"><span id="gg-username">{html.escape(p.username)}</span> '
            f'({html.escape(label(p.role, lang))}{" · " + html.escape(p.township) if p.township else ""}) '
+           + (f'<a id="audit-link" href="/audit">{"审计日志" if lang == "zh" else "Audit log"}</a> '
+              if p.role == Role.admin.value else "") +
            f'<form method="post" action="/logout" style="display:inline">{field.decode()}'
            f'<button id="logout">{out}</button></form></div>').encode()
     if b"</body>" in body:
