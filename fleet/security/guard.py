@@ -171,6 +171,7 @@ class SecurityMiddleware:
             await self.app(scope_, receive, send)
             return
         scope.set_township(None)  # nothing carried over from an earlier request in this context
+        send = _with_headers(send)
         method = scope_["method"]
         path = scope_["path"]
         headers = _headers(scope_)
@@ -394,6 +395,21 @@ class SecurityMiddleware:
                 session.commit()
         except Exception:  # noqa: BLE001 - the change is done; a lost audit row is our fault, loudly
             log.exception("audit row for %s %s by %s not written", method, path, p.username)
+
+
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin")]
+
+
+def _with_headers(send: Send) -> Send:
+    """Every answer: no MIME sniffing, no framing (clickjacking of the valve buttons), no
+    full URLs (with township and account numbers) in Referer to other sites."""
+    async def sending(msg: Message) -> None:
+        if msg["type"] == "http.response.start":
+            have = {k.lower() for k, _ in msg.get("headers", [])}
+            msg = {**msg, "headers": list(msg.get("headers", [])) + [h for h in SECURITY_HEADERS if h[0] not in have]}
+        await send(msg)
+    return sending
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

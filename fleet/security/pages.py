@@ -86,11 +86,17 @@ def login(request: Request, username: Annotated[str, Form()] = "", password: Ann
         return _login_response(request, lng, next, TEXT[lng]["csrf"], 403)
     db = request.app.state.fleet.db
     with db.session() as session:
+        failures = service.recent_failures(session, username)
+        if failures >= service.LOCKOUT_FAILURES:
+            msg = (f"连续{failures}次登录失败，请{service.LOCKOUT_S // 60}分钟后再试" if lng == "zh" else
+                   f"{failures} failed sign-ins in a row; try again in {service.LOCKOUT_S // 60} minutes")
+            return _login_response(request, lng, next, msg, 429)
         try:
             user = service.verify_password(session, username, password)
         except service.AuthError as e:
             audit.record(session, actor=(username or "?")[:128], action="login.failed", entity="user",
-                         entity_id=(username or "?")[:64], detail={"address": address, "reason": e.reason})
+                         entity_id=(username or "?").strip().lower()[:64],
+                         detail={"address": address, "reason": e.reason})
             session.commit()
             return _login_response(request, lng, next, TEXT[lng]["bad"] if e.reason == "bad_credentials" else e.message,
                                    401)

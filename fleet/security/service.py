@@ -27,6 +27,8 @@ TOKEN_TTL_DAYS = 90  # API tokens: default life
 TOKEN_TTL_MAX_DAYS = 366
 SESSION_TTL_S = 12 * 3600  # a dashboard sign-in lasts one working day
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+LOCKOUT_FAILURES = 10  # failed sign-ins of one username within LOCKOUT_S ...
+LOCKOUT_S = 15 * 60  # ... lock it for the rest of that window (counted from the audit log)
 
 _hasher = PasswordHasher()  # argon2id with the library's current RFC 9106 defaults
 
@@ -272,3 +274,21 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
 def count_admins(session: Session) -> int:
     return len(list(session.scalars(select(User.id).where(User.role == Role.admin.value,
                                                           User.disabled.is_(False)))))
+
+
+def recent_failures(session: Session, username: str) -> int:
+    """Failed sign-ins of `username` since its last success, within the lockout window: read
+    from the audit log, so the count needs no table of its own and survives a restart."""
+    from sqlalchemy import func
+
+    from fleet.store.models import AuditLog
+
+    name = (username or "?").strip().lower()[:64]
+    since = now() - timedelta(seconds=LOCKOUT_S)
+    last_ok = session.scalar(select(func.max(AuditLog.id)).where(
+        AuditLog.entity == "user", AuditLog.entity_id == name, AuditLog.action == "login", AuditLog.at >= since))
+    stmt = select(func.count()).select_from(AuditLog).where(
+        AuditLog.entity == "user", AuditLog.entity_id == name, AuditLog.action == "login.failed", AuditLog.at >= since)
+    if last_ok is not None:
+        stmt = stmt.where(AuditLog.id > last_ok)
+    return session.scalar(stmt) or 0

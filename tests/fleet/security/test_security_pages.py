@@ -161,3 +161,20 @@ def test_enrolment_token__operator_issues_small_batch__second_device_refused(wor
     r = client.post("/api/v1/security/enrolment-tokens", json={"installer": "x"},
                     headers={"Authorization": f"Bearer {w.tokens['installer']}"})
     assert r.status_code == 403
+
+
+def test_login__locked_after_ten_failures__until_the_window_passes(world, frozen_clock) -> None:  # noqa: ANN001
+    client, _ = world
+    for _ in range(service.LOCKOUT_FAILURES):
+        assert _login(client, "Li", "nope nope nope").status_code == 401
+    r = _login(client, "li")  # even the right password, while locked
+    assert r.status_code == 429 and "连续10次登录失败，请15分钟后再试" in r.text
+    frozen_clock.advance(service.LOCKOUT_S + 1)
+    assert _login(client, "li").status_code == 303
+
+
+def test_answers__carry_security_headers(world) -> None:  # noqa: ANN001
+    client, _ = world
+    for r in (client.get("/login"), client.get("/api/v1/devices")):
+        assert (r.headers["x-frame-options"], r.headers["x-content-type-options"]) == ("DENY", "nosniff")
+        assert r.headers["referrer-policy"] == "same-origin"
