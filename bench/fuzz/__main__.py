@@ -44,12 +44,13 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores (one used), Python {info['python']}; {info['when']}.",
         "",
-        "| parser | engine | inputs | refused | accepted | crashes | hangs | time | inputs/s | slowest input | coverage |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| parser | engine | inputs | refused | accepted | known | crashes | hangs | time | inputs/s | slowest input | coverage |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        known = sum(r.get("known", {}).values())
         lines.append(
-            f"| `{r['parser']}` | {r['engine']} | {r['inputs']:,} | {r['refused']:,} | {r['accepted']:,} | "
+            f"| `{r['parser']}` | {r['engine']} | {r['inputs']:,} | {r['refused']:,} | {r['accepted']:,} | {known:,} | "
             f"{r['crashes']} | {r['hangs']} | {r['seconds']:.0f} s | {r['rate_per_s']:,.0f} | "
             f"{r['slowest_ms']:.1f} ms | {r['coverage'] if r['coverage'] is not None else '–'} |")
     for r in results:

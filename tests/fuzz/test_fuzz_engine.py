@@ -74,7 +74,7 @@ def test_cli__writes_json_and_markdown_summaries(tmp_path: Path):
     assert all(r["inputs"] == 500 and r["crashes"] == 0 for r in d["results"])
     assert d["machine"]["cores"] >= 1
     md = (tmp_path / "summary.md").read_text()
-    assert "| `cbor` | mutate | 500 |" in md
+    assert "| `cbor` | mutate | 500 |" in md and "| known |" in md
 
 
 def test_cli__unknown_parser_is_refused_with_the_choices():
