@@ -225,10 +225,25 @@ def _oscore_request() -> Any:
     mat = _oscore_material()
     ctx = mat["device"]
 
+    def plain(m: Any) -> tuple[Any, ...]:
+        return (m.code, bytes(m.payload), tuple(bytes(v) for n, v in m.options if n == 11))
+
+    genuine = set()
+    for d in mat["requests"]:
+        ctx.window.init_empty()
+        m = Message.decode(d)
+        coapmsg.unprotect_request(ctx, m)
+        genuine.add(plain(m))
+
     def call(data: bytes) -> Any:
         m = Message.decode(data)
         ctx.window.init_empty()  # a fresh window each time, so replays do not hide the rest
-        return coapmsg.unprotect_request(ctx, m)
+        binding = coapmsg.unprotect_request(ctx, m)
+        # accepted means authentic: it must be one of the genuine requests (mutations of the
+        # CoAP header, token or outer options pass; a forged inner request must not)
+        if plain(m) not in genuine:
+            raise Finding("forged request accepted: %r" % (plain(m),))
+        return binding
 
     return call, (UnparsableMessage, OscoreError), mat["requests"]
 
@@ -240,9 +255,18 @@ def _oscore_response() -> Any:
 
     mat = _oscore_material()
     ctx, binding = mat["dev_client"], mat["binding"]
+    genuine = set()
+    for d in mat["responses"]:
+        m = Message.decode(d)
+        coapmsg.unprotect_response(ctx, binding, m)
+        genuine.add((m.code, bytes(m.payload)))
 
     def call(data: bytes) -> Any:
-        return coapmsg.unprotect_response(ctx, binding, Message.decode(data))
+        m = Message.decode(data)
+        coapmsg.unprotect_response(ctx, binding, m)
+        if (m.code, bytes(m.payload)) not in genuine:  # accepted means authentic
+            raise Finding("forged response accepted: %r" % ((m.code, m.payload),))
+        return m
 
     return call, (UnparsableMessage, OscoreError), mat["responses"]
 
