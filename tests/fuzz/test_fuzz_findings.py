@@ -44,7 +44,7 @@ def test_firmware_endpoint__non_utf8_uri_path_still_gets_an_answer_today():
 
 
 @pytest.mark.micropython
-@pytest.mark.xfail(strict=True, reason="firmware/coap.py Message.decode keeps every option with no limit: "
+@pytest.mark.xfail(strict=False, reason="firmware/coap.py Message.decode keeps every option with no limit: "
                    "1,020 empty options in a 1 KB datagram allocate ~200 KB and hold ~40 KB, "
                    "MemoryError with the heap a running app leaves free")
 def test_firmware_coap__option_flood_is_refused_not_memory_error(tmp_path: Path):
@@ -109,3 +109,49 @@ def test_fleet_coap__non_utf8_uri_path_is_dropped_and_the_server_goes_on():
 
     answer = asyncio.run(scenario())
     assert answer is not None and answer[1] == 0x45 and answer[2:4] == b"\x07\x77"  # 2.05 to our GET
+
+
+# an 847-byte heartbeat whose "up" is an indefinite array of ~830 one-byte integers (cut short):
+# the decoder's list grows to 1,024 slots, an 8 KB block (found by the MicroPython loop)
+HEARTBEAT_LONG_ARRAY = bytes.fromhex(
+    "a5616b64626f6f746275709f00636465766f67672d613433303030302f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302fa12f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f312f302f31"
+    "2f302f312f302f312f302f312f302f312f302f312f302f312f302f31330200")
+
+
+@pytest.mark.micropython
+@pytest.mark.xfail(strict=False, reason="protocol.messages.decode has no item limit below cbor's MAX_LEN "
+                   "(65536): a 1 KB message can need an 8 KB list, MemoryError on a fragmented 160 KB heap")
+def test_protocol_messages__long_array_in_a_heartbeat_on_micropython(tmp_path: Path):
+    script = tmp_path / "long_array.py"
+    script.write_text(
+        "from protocol import messages\n"
+        "from protocol.cbor import CBORError\n"
+        "data = bytes.fromhex(%r)\n"
+        "junk = [bytes(i % 50) for i in range(600)]  # a heap the app has used, not a fresh one\n"
+        "try:\n"
+        "    messages.decode('heartbeat', data)\n"
+        "    print('decoded')\n"
+        "except (CBORError, messages.MessageError):\n"
+        "    print('refused')\n"
+        "except MemoryError:\n"
+        "    print('MemoryError')\n" % HEARTBEAT_LONG_ARRAY.hex())
+    env = dict(os.environ, MICROPYPATH=str(REPO))
+    out = subprocess.run([micropython(), "-X", "heapsize=160k", str(script)], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.strip()
+    assert out == "refused"
