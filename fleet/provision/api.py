@@ -73,6 +73,7 @@ class StatusPublic(BaseModel):
     address: str | None
     online: bool
     events_after: list[str]
+    valve: Literal["open", "closed"] | None  # as the device last reported it
 
 
 class AcceptanceCreate(BaseModel):

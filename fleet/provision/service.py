@@ -191,17 +191,22 @@ def get_credential(session: Session, device_id: str) -> DeviceCredential | None:
 
 def device_status(session: Session, *, device_id: str, after_seq: int = 0) -> dict[str, Any]:
     """What the installer's tool waits for, through a route its enrolment token may use: the
-    registration, and which event kinds arrived after `after_seq` (the acceptance test's alarm
-    and valve_closed). Sequence numbers, not clocks: the laptop's clock may be off."""
+    registration, which event kinds arrived after `after_seq` (the acceptance test's alarm and
+    valve_closed), and the valve as the device last reported it (closed / open / None). Sequence
+    numbers, not clocks: the laptop's clock may be off."""
     dev = session.scalars(select(Device).where(Device.device_id == device_id)).first()
     if dev is None:
         return {"device_id": device_id, "known": False, "registered_at": None, "last_seq": 0, "fw": None,
-                "site_code": None, "address": None, "online": False, "events_after": []}
+                "site_code": None, "address": None, "online": False, "events_after": [], "valve": None}
     kinds = session.scalars(select(Event.kind).where(Event.device_id == device_id, Event.origin == "device",
                                                      Event.seq > after_seq).distinct())
+    last_valve = session.scalars(select(Event.kind).where(
+        Event.device_id == device_id, Event.origin == "device", Event.kind.in_(("valve_closed", "valve_reopened")))
+        .order_by(Event.seq.desc()).limit(1)).first()
+    valve = {"valve_closed": "closed", "valve_reopened": "open"}.get(last_valve or "")
     return {"device_id": device_id, "known": True, "registered_at": dev.registered_at, "last_seq": dev.last_seq or 0,
             "fw": dev.fw, "site_code": dev.site_code, "address": dev.address, "online": dev.online,
-            "events_after": sorted(kinds)}
+            "events_after": sorted(kinds), "valve": valve}
 
 
 # --- acceptance ---------------------------------------------------------------------------------

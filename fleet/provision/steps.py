@@ -455,10 +455,11 @@ class Provisioner:
 
     def step_accept(self) -> str:
         fleet = self._fleet()
+        virtual = bool(self.board_json.get("virtual"))
+        self._valve_open_first(virtual)
         after_seq = int(fleet.status(self.out.device_id).get("last_seq") or 0)
         since = fleet.last_date - timedelta(seconds=2) if fleet.last_date else None
         gas = self.out.config.get("gas", "methane")
-        virtual = bool(self.board_json.get("virtual"))
         t0 = time.monotonic()
         checks: dict[str, Any] = {}
         if virtual:
@@ -526,6 +527,37 @@ class Provisioner:
         finally:
             ctl.set_gas(gas, 0)
         return checks
+
+    def _valve_open_first(self, virtual: bool) -> None:
+        """The test must see the valve close, so it starts open, as the device knows it. A
+        closed valve (a power cut closes it on boards that close on power loss) is reopened by
+        hand first and the device's `valve_reopened` (from its feedback switch) awaited: a valve
+        reopened and closed again before the device noticed would give no `valve_closed`."""
+        fleet = self._fleet()
+        st = fleet.status(self.out.device_id)
+        seq = int(st.get("last_seq") or 0)
+        if virtual:
+            from boards.sim.control import connect
+
+            ctl = connect(self.o.port)
+            if ctl.state().get("valve") == "open":
+                return
+            self.ui.note("virtual board: its valve is closed; reopening it before the test")
+            ctl.valve_reopen()
+        else:
+            if st.get("valve") != "closed" and self.ui.ask("Is the gas valve open now?"):
+                return
+            self.ui.note("Reopen the gas valve by hand now (the test must see it close).")
+        self.ui.wait(f"waiting up to {self.o.accept_timeout_s:.0f} s for the device to report the valve open")
+        deadline = time.monotonic() + self.o.accept_timeout_s
+        while time.monotonic() < deadline:
+            if self._fleet_events(("valve_reopened",), seq)["valve_reopened"]:
+                return
+            self.sleep(0.5)
+        raise ProvisionError("accept", "the device did not report its valve open: the acceptance test cannot "
+                             "show it closing", state="running normally with the new configuration; registered",
+                             next="reopen the valve by hand (check its feedback switch wiring if it is open), then "
+                                  "run the same command again")
 
     def _wait_clear(self, after_seq: int) -> bool:
         """The device's alarm_clear reaching the fleet once the gas is gone."""

@@ -14,11 +14,47 @@ from conftest import BOARD_HEAP
 pytestmark = pytest.mark.timeout(240)
 from fleet.provision.board import BoardSession
 from fleet.provision.service import fingerprint
-from fleet.provision.steps import Options, ProvisionError, Provisioner, Refused
+from fleet.provision.steps import Options, ProvisionError, Provisioner, Refused, Reporter
 
 
 def _files(b):
     return read_image(b.image_path.read_bytes(), b.board.block_size, b.board.block_count)
+
+
+class Installer(Reporter):
+    """Plays the installer at the prompts of a real board's acceptance test, on the virtual
+    board's controls: test gas when asked, the answers, the gas away, the valve reopened."""
+
+    def __init__(self, board) -> None:
+        self.b = board
+        self.questions: list[str] = []
+        self.reopened = False
+
+    def note(self, text: str) -> None:
+        if text.startswith("Reopen the gas valve by hand now"):
+            self.b.valve_reopen()  # the power cut closed it
+            self.reopened = True
+        elif text.startswith("Apply methane test gas"):
+            self.b.set_gas("methane", 40.0)
+        elif text.startswith("Take the test gas away"):
+            self.b.set_gas("methane", 0.0)
+        elif text.startswith("Reopen the valve by hand"):
+            self.b.valve_reopen()
+
+    def ask(self, question: str) -> bool:
+        self.questions.append(question)
+        if question == "Is the gas valve open now?":
+            return self.b.valve_state == "open"
+        return True
+
+
+class AsRealBoard(Provisioner):
+    """The virtual board taken for a real one, so the acceptance test prompts the installer."""
+
+    def step_board(self) -> str:
+        detail = super().step_board()
+        self.board_json["virtual"] = False
+        return detail
 
 
 def _opts(b, fleet_process, token, **kw):
@@ -54,9 +90,19 @@ def test_config_step__power_cut_between_write_and_rename__old_config_whole__reru
     assert "/maint" not in files
     assert [x["detail"] for x in b.boots[-2:]] == ["power-on", "machine.reset"]
 
-    again = Provisioner(_opts(b, fleet_process, token, site="HZ-0101")).run()
+    # the run that succeeds also runs the acceptance test as on a real board: the installer's
+    # test gas and answers, the fleet's events checked by the tool
+    installer = Installer(b)
+    again = AsRealBoard(_opts(b, fleet_process, token, site="HZ-0101", acceptance=True), installer).run()
     assert again.key_reused and again.key_fingerprint == first.key_fingerprint
     assert again.config_changed
+    assert installer.questions == ["Is the gas valve open now?", "Did the red light come on?", "Did the buzzer sound?",
+                                   "Is the gas valve closed (indicator / no flow at the burner)?"]
+    assert installer.reopened  # the power cut had closed the valve (close_on_power_loss)
+    acc = again.acceptance
+    assert acc is not None and acc["result"] == "pass" and acc["method"] == "installer"
+    assert acc["checks"]["fleet_alarm"] and acc["checks"]["fleet_valve_closed"] and acc["checks"]["alarm_cleared"]
+    assert b.valve_state == "open"
     cfg = json.loads(_files(b)["/config.json"])
     assert cfg["site"] == "HZ-0101" and cfg["device_id"] == first.device_id
     assert fleet_process.status(first.device_id, token)["site_code"] == "HZ-0101"
