@@ -192,13 +192,18 @@ class SecurityMiddleware:
                 await _send_json(send, 403, "an enrolment token is only for the provisioning routes "
                                  "(gasguard provision); sign in as a user for the rest", "forbidden")
                 return
-            problem = await to_thread.run_sync(self._check_enrolment, bearer, params.get("device_id"))
+            problem, installer = await to_thread.run_sync(self._check_enrolment, bearer, params.get("device_id"))
             if problem is not None:
                 status, message, reason = problem
                 await _send_json(send, status, message, reason, {"www-authenticate": "Bearer"})
                 return
             self._attach(scope_, None)
-            await self.app(scope_, receive, send)
+            who = service.Principal(0, f"enrolment:{installer}"[:128], "installer", None, "enrolment")
+            holder = {"status": 0}
+            await self.app(scope_, receive, self._wrap_send(send, who, holder, "zh"))
+            if method in policy.STATE_CHANGING and 200 <= holder["status"] < 400:
+                await to_thread.run_sync(self._audit, who, "http." + method.lower(), method, template, path,
+                                         holder["status"], client_address(scope_), None)
             return
         if rule is not None and rule.enrolment and not rule.roles and not bearer:
             from fleet.provision.service import NotAuthorised, check_token
@@ -268,16 +273,18 @@ class SecurityMiddleware:
             session.commit()  # last_used_at
             return p
 
-    def _check_enrolment(self, token: str, device_id: str | None) -> tuple[int, str, str] | None:
+    def _check_enrolment(self, token: str, device_id: str | None) -> tuple[tuple[int, str, str] | None, str]:
+        """(refusal or None, the installer the token was issued to)."""
         with self._db().session() as session:
             try:
-                enrolment.check_device(session, token, device_id)
+                row = enrolment.check_device(session, token, device_id)
             except service.AuthError as e:
-                return 401, e.message, e.reason
+                return (401, e.message, e.reason), ""
             except enrolment.TokenOverused as e:
-                return 403, e.message, "token_batch_used"
+                return (403, e.message, "token_batch_used"), ""
+            installer = row.installer
             session.commit()
-        return None
+        return None, installer
 
     def _refusal(self, rule: policy.Rule | None, p: service.Principal, template: str, scope_: Scope) -> str | None:
         if rule is None:

@@ -157,6 +157,12 @@ def test_enrolment_token__operator_issues_small_batch__second_device_refused(wor
     assert r1.status_code == 201
     r2 = client.post("/api/v1/provision/devices/gg-00bb00bb00bb/key", json={"uid": "00bb00bb00bb"}, headers=tok)
     assert r2.status_code == 403 and r2.json()["reason"] == "token_batch_used"
+    with client.fleet.db.session() as s:
+        row = s.scalars(sa.select(AuditLog).where(AuditLog.actor == "enrolment:Wang Wei",
+                                                  AuditLog.action == "http.post")).one()
+    assert row.entity_id == "/api/v1/provision/devices/{device_id}/key"
+    assert row.detail["path"] == "/api/v1/provision/devices/gg-00aa00aa00aa/key"
+    assert row.detail["address"] == "testclient"
     assert client.get("/api/v1/devices", headers=tok).status_code == 403  # not a user's token
     r = client.post("/api/v1/security/enrolment-tokens", json={"installer": "x"},
                     headers={"Authorization": f"Bearer {w.tokens['installer']}"})
