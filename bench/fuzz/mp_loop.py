@@ -84,6 +84,11 @@ def known(name, e, data):
         return "oscore: wire.decode_plaintext keeps every option: MemoryError on an option flood"
     if isinstance(e, _Resource500) and "UnicodeError" in str(e):
         return "endpoint: 5.00 for a non-UTF-8 Uri-Path"
+    memory = isinstance(e, MemoryError) or (isinstance(e, _Resource500) and "MemoryError" in str(e))
+    if memory and len(data) >= 256:
+        # a long input (hundreds of options, or a container of hundreds of one-byte items)
+        # needs one 4-8 KB block for its list; on a heap fragmented by the loop that can fail
+        return "MemoryError on a long input: a list needs a 4-8 KB block (option or item flood)"
     return None
 
 

@@ -14,8 +14,8 @@ from bench.fuzz.mutator import Rng, mutate
 
 pytestmark = pytest.mark.micropython
 
-# known findings the MicroPython loop counts apart (reported; test_fuzz_findings.py holds them)
-MAY_HAVE_KNOWN = {"coap", "oscore.request", "oscore.plaintext", "endpoint"}
+# Known findings the MicroPython loop counts apart (reported; test_fuzz_findings.py holds them):
+# the MemoryError of a long input can hit any target, so every one may have some.
 
 
 @pytest.mark.parametrize("name", MP_TARGETS)
@@ -24,8 +24,6 @@ def test_mp_target__short_run_on_micropython_has_no_crash(name: str):
     assert r.inputs == 2000, r.findings
     assert (r.crashes, r.hangs) == (0, 0), r.findings
     assert r.refused + r.accepted + sum(r.known.values()) == 2000
-    if name not in MAY_HAVE_KNOWN:
-        assert not r.known
 
 
 def test_mutator__same_stream_on_micropython(tmp_path: Path):
