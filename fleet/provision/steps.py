@@ -282,7 +282,7 @@ class Provisioner:
         uid = b.unique_id()
         self.out.uid = uid
         self.out.device_id = device_id_for(uid)
-        app = b.read_json(APP_JSON) or {}
+        app = self._app_facts(b)
         self.board_json = b.read_json(BOARD_JSON) or {}
         if not self.board_json:
             raise ProvisionError("board", f"{self.o.port}: the board has no {BOARD_JSON}: it was not flashed with a "
@@ -306,6 +306,18 @@ class Provisioner:
         state = "provisioned before" if self.old_config else "not provisioned yet"
         return (f"{self.out.device_id} (chip uid {uid}), board {self.out.board}, app {self.out.app_version}, "
                 f"{state}")
+
+    @staticmethod
+    def _app_facts(b: BoardSession) -> dict[str, Any]:
+        """Version and build of the app from /app.json, picked out on the board: the file lists
+        every file with its sha256 (kilobytes), and until step 2 the watchdog is still counting."""
+        out = b.exec("import json\ntry:\n _d = json.load(open(%r))\nexcept (OSError, ValueError):\n _d = {}\n"
+                     "print(json.dumps({'version': _d.get('version'), 'built': _d.get('built')}))\n_d = None\n"
+                     % APP_JSON)
+        try:
+            return dict(json.loads(out.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            return {}
 
     def step_maint(self) -> str:
         b = self._board()
