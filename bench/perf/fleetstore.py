@@ -31,8 +31,13 @@ OPEN_ALARMS = "/api/v1/alarms?state=open&limit=500"
 _DEV_RE = re.compile(rb'"device_id"\s*:\s*"([a-z0-9-]+)"')
 
 
-def prepare(url: str) -> None:
-    """Create the schema and the benchmark's product model, so registrations are accepted."""
+BENCH_USER = "perf-bench"
+
+
+def prepare(url: str) -> str | None:
+    """Create the schema, the benchmark's product model (so registrations are accepted) and a
+    read-only API user; returns that user's bearer token (None where the fleet has no users yet).
+    """
     from fleet.store.db import Database
     from fleet.store.migrate import upgrade
 
@@ -51,8 +56,33 @@ def prepare(url: str) -> None:
                     ),
                     {"c": BENCH_MODEL, "t": True},
                 )
+        return _api_token(db)
     finally:
         db.dispose()
+
+
+def _api_token(db: Any) -> str | None:
+    """A `city_viewer` (reads everything, changes nothing) and a one-day token for it."""
+    import secrets
+
+    try:
+        from fleet.security import service
+    except ImportError:
+        return None
+    with db.session() as s:
+        try:
+            service.get_user(s, BENCH_USER)
+        except Exception:  # noqa: BLE001 - not there yet
+            service.create_user(s, username=BENCH_USER, password=secrets.token_urlsafe(24), role="city_viewer",
+                                by="gasguard bench perf")
+        token, _ = service.issue_token(s, username=BENCH_USER, name="gasguard bench perf", ttl_days=1,
+                                       by="gasguard bench perf")
+        s.commit()
+    return token
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": "Bearer %s" % token} if token else {}
 
 
 def counts(url: str) -> dict[str, int]:

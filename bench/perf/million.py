@@ -188,7 +188,7 @@ def populate(url: str, n: int, seed: int = 9) -> dict[str, Any]:
     return {"rows": counts, "load_s": round(seconds, 1), "rows_per_s": round(sum(counts.values()) / seconds) if seconds else None}
 
 
-def time_queries(port: int, repeats: int) -> dict[str, Any]:
+def time_queries(port: int, repeats: int, token: str | None = None) -> dict[str, Any]:
     """Each dashboard/API query `repeats` times, one after another, over one keep-alive connection."""
     import http.client
 
@@ -197,9 +197,11 @@ def time_queries(port: int, repeats: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     conn = http.client.HTTPConnection(procs.HOST, port, timeout=60)
-    conn.request("GET", "/openapi.json")
+    headers = fleetstore.auth_headers(token)
+    conn.request("GET", "/openapi.json", headers=headers)
     r = conn.getresponse()
-    served = set(json.loads(r.read()).get("paths", {})) if r.status == 200 else set()
+    body = r.read()
+    served = set(json.loads(body).get("paths", {})) if r.status == 200 else set()
     for name, (path, needs) in fleetstore.QUERIES.items():
         if needs and needs != "page" and importlib.util.find_spec(needs) is None:
             out[name] = {"path": path, "skipped": "%s is not written yet" % needs}
@@ -212,7 +214,7 @@ def time_queries(port: int, repeats: int) -> dict[str, Any]:
         size = 0
         for _ in range(repeats):
             t0 = time.perf_counter()
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers)
             r = conn.getresponse()
             body = r.read()
             times.append(time.perf_counter() - t0)
@@ -279,7 +281,7 @@ def million(ctx: Any) -> dict[str, Any]:
     srv = ctx.fleet("million", url)
     res["fleet_start_s"] = round(srv.start(ready_timeout=300), 1)
     try:
-        res["queries"] = time_queries(srv.http_port, ctx.p(50, 5))
+        res["queries"] = time_queries(srv.http_port, ctx.p(50, 5), ctx.tokens.get(url))
     finally:
         srv.stop()
     res["service_queries"] = time_service_queries(url, ctx.p(20, 3))

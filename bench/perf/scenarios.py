@@ -42,6 +42,7 @@ class Ctx:
         self.server_cpu, self.gen_cpu = procs.pin_cpus()
         self.shared: dict[str, Any] = {}  # figures one scenario hands the next (steady's max rate)
         self.pg_databases: list[str] = []
+        self.tokens: dict[str, str | None] = {}  # database URL -> the benchmark's API token
 
     def cleanup(self) -> None:
         """Drop the PostgreSQL databases this run created."""
@@ -77,7 +78,7 @@ class Ctx:
             dbname = "gg_bench_%d_%s" % (os.getpid(), name.replace("-", "_"))
             url = fresh_postgres_database(self.db, dbname)
             self.pg_databases.append(dbname)
-        fleetstore.prepare(url)
+        self.tokens[url] = fleetstore.prepare(url)
         return url
 
     def fleet(self, name: str, url: str) -> procs.Server:
@@ -315,9 +316,10 @@ def _package(frame: str) -> str:
 class AlarmWatcher(threading.Thread):
     """Polls the fleet's open alarms and notes when each device's alarm first shows."""
 
-    def __init__(self, port: int, path: str, period: float = 0.02) -> None:
+    def __init__(self, port: int, path: str, period: float = 0.02, token: str | None = None) -> None:
         super().__init__(daemon=True)
         self.port = port
+        self.headers = fleetstore.auth_headers(token)
         self.path = path
         self.period = period
         self.seen: dict[str, float] = {}
@@ -329,7 +331,7 @@ class AlarmWatcher(threading.Thread):
         conn = http.client.HTTPConnection(procs.HOST, self.port, timeout=5)
         while not self.stop_flag.is_set():
             try:
-                conn.request("GET", self.path)
+                conn.request("GET", self.path, headers=self.headers)
                 r = conn.getresponse()
                 body = r.read()
                 now = time.time()
@@ -360,7 +362,7 @@ def storm(ctx: Ctx) -> dict[str, Any]:
     url = ctx.db_url("storm")
     srv = ctx.fleet("storm", url)
     srv.start()
-    watcher = AlarmWatcher(srv.http_port or 0, fleetstore.OPEN_ALARMS)
+    watcher = AlarmWatcher(srv.http_port or 0, fleetstore.OPEN_ALARMS, token=ctx.tokens.get(url))
     watcher.start()
     try:
         lg = ctx.loadgen("storm", srv, devices=devices, duration=duration, window=256, rate=rate,
