@@ -57,3 +57,8 @@ def perf(
 from bench.hil.cli import run as _hil_run  # noqa: E402  (the HIL suite's command, owned by bench/hil)
 
 app.command("run")(_hil_run)
+
+
+from bench.hil.cli import run as _hil_run  # noqa: E402  (the HIL suite's command, owned by bench/hil)
+
+app.command("run")(_hil_run)
