@@ -9,7 +9,10 @@ and protected OSCORE requests, bench/fuzz/mutator.py's PRNG) at `rate` per secon
 through, a gas step (methane, 1.6 x the set point) is applied; the run passes when:
 - the valve closes within the alarm window while the stream goes on (detection never waits on
   the network),
-- GET /.well-known/core is answered 2.05 after the stream (the endpoint task is alive),
+- the valve was open until the gas step (nothing in the stream acted: OSCORE is on, as on a
+  deployed board),
+- a plain GET /.well-known/core is answered 4.01 "OSCORE required" after the stream (the
+  endpoint task is alive and still refuses unprotected requests),
 - the board never died and its console shows no crashed task.
 """
 
@@ -74,9 +77,17 @@ def run(datagrams: int, *, seed: int = 1, rate: float = 1500.0, heapsize: str = 
     work = Path(workdir or tempfile.mkdtemp(prefix="gg-boardfuzz-"))
     os.environ.setdefault("GASGUARD_SIM_DIR", str(work / "registry"))
     coap_port, dead_fleet = _free_udp_port(), _free_udp_port()
+    from bench.fuzz.targets import SECRET
+
+    # OSCORE on, as on every deployed board: the stream carries genuine protected commands
+    # (close valve, self-test) and their mutations; none may act (a replay only earns an Echo
+    # challenge, a mutation fails its tag). Without OSCORE a plain POST /valve/close in the
+    # stream would close the valve before the gas step and prove nothing.
     config = {"device_id": "gg-fuzz01", "fleet": {"host": "127.0.0.1", "port": dead_fleet},
               "coap_port": coap_port, "heartbeat_s": 60, "alarm": {"confirm_s": CONFIRM_S},
-              "sensor": {"comparator": False}}
+              "sensor": {"comparator": False},
+              "oscore": {"master_secret": SECRET.hex(), "sender_id": "2a", "recipient_id": "",
+                         "id_context": "0102"}}
     from boards.image import build_vfs_image
 
     (work / "board").mkdir(parents=True, exist_ok=True)
@@ -128,10 +139,12 @@ def run(datagrams: int, *, seed: int = 1, rate: float = 1500.0, heapsize: str = 
         th.start()
         while th.is_alive() and sent[0] < datagrams // 2:
             time.sleep(0.2)
+        out["valve_before_gas"] = board.valve_state
         board.set_gas("methane", 40.0)
         out["sent_at_gas_step"] = sent[0]
         step = board.events_of("control")[-1]["t"]
-        closed = board.wait_event(lambda e: e["ev"] == "valve" and e["v"] == "closed", CONFIRM_S + 30)
+        closed = board.wait_event(lambda e: e["ev"] == "valve" and e["v"] == "closed" and e["t"] >= step,
+                                  CONFIRM_S + 30)
         out["valve_closed_after_ms"] = closed["t"] - step
         out["sent_at_valve_closed"] = sent[0]
         th.join()
@@ -144,8 +157,11 @@ def run(datagrams: int, *, seed: int = 1, rate: float = 1500.0, heapsize: str = 
         out["crashed_tasks"] = console.count("crashed (")
         out["board_dead"] = board.dead_reason or ""
         out["valve"] = board.valve_state
-        out["ok"] = (out["well_known_core_after"] == "2.05" and not out["crashed_tasks"]
-                     and not out["board_dead"] and out["valve"] == "closed")
+        out["valve_events"] = [(e["t"], e["v"]) for e in board.events if e["ev"] == "valve"][:10]
+        out["gas_step_t"] = step
+        out["ok"] = (out["well_known_core_after"] == "4.01" and not out["crashed_tasks"]
+                     and not out["board_dead"] and out["valve_before_gas"] == "open"
+                     and out["valve"] == "closed" and out["valve_closed_after_ms"] >= 0)
     finally:
         board.stop()
     return out
