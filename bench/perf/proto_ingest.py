@@ -185,9 +185,25 @@ class LeanIngest(asyncio.DatagramProtocol):
         self.flush()
 
     def flush(self) -> None:
+        """Commit the batch, then answer it; if the commit fails nothing is acknowledged: each
+        message gets 5.03 and is forgotten by the duplicate cache, so the device's retry is
+        processed afresh."""
         batch, self.batch = self.batch, []
         if not batch:
             return
+        try:
+            self._commit_and_answer(batch)
+        except Exception as e:  # noqa: BLE001 - the loop must survive a failed commit
+            self.stats["failed_batches"] += 1
+            for _kind, _body, token, mid, fut, addr in batch:
+                if fut is not None:
+                    if not fut.done():
+                        fut.set_exception(e)
+                    continue
+                self.seen.pop((addr, mid), None)
+                self._reply(addr, mid, token, 0xA3, b"store unavailable; retry later", None)  # 5.03
+
+    def _commit_and_answer(self, batch: list[tuple[str, Any, bytes, int, Any, Any]]) -> None:
         from fleet.core.errors import coap_code
         from fleet.ingest.core import Item, Result
 
@@ -325,7 +341,10 @@ async def start_aiocoap_front(proto: LeanIngest, host: str, port: int) -> Any:
                 return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=str(e).encode()[:200])
             fut = asyncio.get_running_loop().create_future()
             proto.enqueue((self.kind, body, b"", 0, fut, request.remote.sockaddr))
-            ack, err = await fut
+            try:
+                ack, err = await fut
+            except Exception:  # noqa: BLE001 - the batch's commit failed: nothing was stored
+                return aiocoap.Message(code=aiocoap.SERVICE_UNAVAILABLE, payload=b"store unavailable; retry later")
             if ack is None:
                 return aiocoap.Message(code=coap_code(err) if err else aiocoap.INTERNAL_SERVER_ERROR, payload=str(err).encode()[:200])
             return aiocoap.Message(code=aiocoap.CHANGED, payload=proto.messages.encode("ack", ack), content_format=60)

@@ -77,3 +77,29 @@ def test_proposal__aiocoap_front_serves_the_rest(server) -> None:  # type: ignor
         assert b"</gg/hb>" in resp.payload
     else:
         assert resp.code == aiocoap.BAD_OPTION  # the raw front only ingests
+
+
+def test_proposal__failed_commit_acknowledges_nothing_and_the_retry_is_stored(server) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from fleet.store.base import Base
+    from fleet.store.db import Database
+    from fleet.store.models import Reading
+
+    srv, url, _ = server
+    path = url[len("sqlite:///"):]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(15)
+        reg = _post(s, srv.coap_port, 200, payloads.PATH_REG, payloads.registration(2, fleetstore.BENCH_MODEL, "virtual", "1.0.0"))
+        assert coapwire.parse_head(reg)[1] == coapwire.CHANGED
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TABLE readings")  # the next commit of a heartbeat fails
+        hb = payloads.heartbeat(2, "1.0.0")
+        failed = _post(s, srv.coap_port, 201, payloads.PATH_HB, hb)
+        assert coapwire.parse_head(failed)[1] == 0xA3  # 5.03: not stored, not acknowledged
+        database = Database(url)
+        Base.metadata.create_all(database.engine, tables=[Reading.__table__])
+        database.dispose()
+        retry = _post(s, srv.coap_port, 201, payloads.PATH_HB, hb)  # the device's retransmission
+        assert coapwire.parse_head(retry)[1] == coapwire.CHANGED
+    assert fleetstore.counts(url)["readings"] == 1
