@@ -107,3 +107,13 @@ def test_summarise_collapsed__lines_of_one_function_add_up() -> None:
     assert s["self_pct"] == [["f (b.py)", 100.0]]
     s = summarise_collapsed("m (x.py);f (sqlalchemy/orm/a.py:3) 3\nm (x.py);g (copy.py:9) 1\n")
     assert s["self_by_package_pct"] == [["sqlalchemy", 75.0], ["copy", 25.0]]
+
+
+def test_cpu_seconds__own_process_and_missing_pid() -> None:
+    import os
+
+    from bench.perf import procs
+
+    sum(i * i for i in range(200_000))  # burn a little CPU
+    assert procs.cpu_seconds(os.getpid()) > 0
+    assert procs.cpu_seconds(2**22 + 12345) is None  # above pid_max: no such process
