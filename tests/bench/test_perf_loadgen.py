@@ -89,7 +89,9 @@ class FakeServer(threading.Thread):
 
 
 def _run(port: int, **cfg: object) -> dict:
-    base = {"port": port, "devices": 8, "sockets": 4, "duration": 0.5, "window": 8, "drain": 1.0, "ack_timeout": 0.05}
+    # A generous timeout by default: only the retransmission tests shorten it, so a busy machine
+    # cannot turn a slow answer into a retransmission the test did not ask for.
+    base = {"port": port, "devices": 8, "sockets": 4, "duration": 0.5, "window": 8, "drain": 1.0, "ack_timeout": 2.0}
     return loadgen.run({**base, **cfg})
 
 
@@ -121,7 +123,7 @@ def test_run__one_request_in_flight_per_device() -> None:
 
 def test_run__retransmits_what_was_not_acknowledged() -> None:
     with FakeServer("drop_first") as srv:
-        out = _run(srv.port, register=False)
+        out = _run(srv.port, register=False, ack_timeout=0.05)
     main = out["main"]
     assert main["retransmissions"] == main["sent"] > 0
     assert main["answered"] == main["sent"]
@@ -131,7 +133,7 @@ def test_run__retransmits_what_was_not_acknowledged() -> None:
 
 def test_run__gives_up_after_max_retransmit() -> None:
     with FakeServer("silent") as srv:
-        out = _run(srv.port, register=False, devices=2, duration=0.2, drain=4.0)
+        out = _run(srv.port, register=False, devices=2, duration=0.2, drain=4.0, ack_timeout=0.05)
     main = out["main"]
     assert main["answered"] == 0
     assert main["lost"] == 2
