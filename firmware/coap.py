@@ -10,6 +10,20 @@
 # from protocol/coap_numbers.py, named as the IANA registry names them.
 from protocol import coap_numbers as N
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+# The most options Message.decode keeps. A gasguard message carries fewer than 10 (two or
+# three Uri-Path segments, Content-Format, Accept, OSCORE, Echo, Max-Age); 24 leaves room for
+# a general client's Uri-Query and ETags. Without a bound, one 1 KB datagram of empty options
+# is 1,020 options: ~200 KB allocated, ~40 KB held, a MemoryError on a board (docs/fuzzing.md).
+MAX_OPTIONS = const(24)
+
 
 class Error(Exception):
     """Base of every CoAP error; a subclass with a `code` becomes a response with that code."""
@@ -30,6 +44,10 @@ class BadRequest(Error):
 
 class NotFound(Error):
     code = N.NOT_FOUND
+
+
+class BadOption(Error):
+    code = N.BAD_OPTION
 
 
 class MethodNotAllowed(Error):
@@ -89,7 +107,9 @@ def decode_uint(b):
 
 class Message:
     """One CoAP message. `remote` is the peer's sockaddr in the board's form (managed by the
-    endpoint, not encoded). Options are (number, bytes) pairs in the order added."""
+    endpoint, not encoded). Options are (number, bytes) pairs in the order added.
+    `refused` is set by decode on a request it kept only in part (too many options): the
+    request's `path` raises it, so the site answers with its code and no resource sees it."""
 
     def __init__(self, mtype=N.CON, code=N.EMPTY, mid=0, token=b"", payload=b"", path=None,
                  cf=None, remote=None):
@@ -100,6 +120,7 @@ class Message:
         self.payload = payload
         self.options = []
         self.remote = remote
+        self.refused = None
         if path:
             for seg in path:
                 self.options.append((N.URI_PATH, seg.encode()))
@@ -122,7 +143,14 @@ class Message:
 
     @property
     def path(self):
-        return tuple(v.decode() for n, v in self.options if n == N.URI_PATH)
+        """The Uri-Path segments as str. BadOption for a request decode refused; BadRequest
+        for a segment that is not UTF-8 (RFC 7252 s5.10.1: Uri-Path is a string)."""
+        if self.refused is not None:
+            raise self.refused
+        try:
+            return tuple(v.decode() for n, v in self.options if n == N.URI_PATH)
+        except UnicodeError:
+            raise BadRequest("Uri-Path: not UTF-8")
 
     @property
     def cf(self):
@@ -205,6 +233,13 @@ class Message:
                     raise UnparsableMessage("message: option nibble 15 is reserved")
                 vals[j] = v
             num += vals[0]
+            if len(m.options) == MAX_OPTIONS:
+                # keep nothing more of it: a request is answered 4.02 (with its token and
+                # MID), anything else is dropped or reset
+                if not m.is_request():
+                    raise UnparsableMessage("message: more than %d options" % MAX_OPTIONS)
+                m.refused = BadOption("message: more than %d options" % MAX_OPTIONS)
+                break
             if i + vals[1] > n:
                 raise UnparsableMessage("message: option %d value cut short" % num)
             m.options.append((num, bytes(data[i:i + vals[1]])))

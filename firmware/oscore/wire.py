@@ -24,6 +24,10 @@ except ImportError:  # CPython
 
 
 OPTION_OSCORE = const(9)
+# The most options an inner message may carry: firmware.coap.MAX_OPTIONS (24), for the same
+# reason (a 1 KB flood of empty options allocated ~170 KB); kept here, not imported, so the
+# OSCORE package stands alone. A test checks the two agree.
+MAX_OPTIONS = const(24)
 OPTION_ECHO = const(252)  # RFC 9175
 ALG_AES_CCM_16_64_128 = const(10)
 
@@ -211,7 +215,9 @@ def _ext_field(buf, i, n, v, what):
 
 
 def decode_plaintext(buf, n):
-    """(code, [(number, value), ...], payload) from buf[0:n]; DecodeFailed if malformed."""
+    """(code, [(number, value), ...], payload) from buf[0:n]; DecodeFailed if malformed or
+    holding more than MAX_OPTIONS options (the inner request is refused whole,
+    4.00, before the list grows with the input)."""
     if n < 1:
         raise DecodeFailed("plaintext: empty, expected at least the code byte")
     code = buf[0]
@@ -230,6 +236,8 @@ def decode_plaintext(buf, n):
         d, i = _ext_field(buf, i, n, b >> 4, "delta")
         ln, i = _ext_field(buf, i, n, b & 0x0F, "length")
         num += d
+        if len(options) == MAX_OPTIONS:
+            raise DecodeFailed("plaintext: more than %d options" % MAX_OPTIONS)
         if i + ln > n:
             raise DecodeFailed("plaintext: option %d value of %d bytes cut short" % (num, ln))
         options.append((num, bytes(buf[i:i + ln])))

@@ -97,6 +97,17 @@ def test_plaintext__malformed_names_the_problem():
         assert e.code == 128
 
 
+def test_plaintext__more_than_24_options_is_refused_before_the_list_grows():
+    from firmware import coap
+
+    assert wire.MAX_OPTIONS == coap.MAX_OPTIONS == 24
+    ok = bytearray(b"\x01" + b"\x00" * 24)
+    assert len(wire.decode_plaintext(ok, len(ok))[1]) == 24
+    flood = bytearray(b"\x01" + b"\x00" * 1020)
+    e = raises(DecodeFailed, wire.decode_plaintext, flood, len(flood))
+    assert e.message == "plaintext: more than 24 options" and e.code == 128
+
+
 def test_split_options__class_u_stays_outside():
     inner, outer = wire.split_options([(3, b"localhost"), (11, b"tv1"), (7, b"\x16\x33"),
                                        (12, b"\x3c")])
