@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleet.store.db import normalise_url
@@ -61,6 +61,17 @@ class Settings(BaseSettings):
         gt=0,
         description="how long aiocoap remembers a CON message id for duplicate detection (RFC: 247 s)",
     )
+
+    # OSCORE between devices and the fleet (docs/oscore.md "The fleet's side", docs/security.md).
+    oscore_enabled: bool = Field(default=True, description="speak OSCORE with devices; provisioning writes "
+                                 "each new device's key into its configuration")
+    oscore_required: bool = Field(default=False, description="refuse every plain uplink (else only from devices "
+                                  "that have spoken OSCORE)")
+    oscore_seq_block: int = Field(default=256, ge=1, le=1_000_000,
+                                  description="fleet sender sequence numbers reserved in the database at a time")
+    credential_key: SecretStr | None = Field(default=None, description="AES-256 key (base64url, 32 bytes) sealing "
+                                             "device secrets in the database")
+    credential_key_file: str | None = Field(default=None, description="file holding credential_key")
 
     lang: str = Field(default="zh", description="dashboard default language: zh or en")
     display_tz: str = Field(default="Asia/Shanghai", description="time zone the dashboard shows times in")

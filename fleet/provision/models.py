@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleet.core.clock import now
@@ -39,8 +39,12 @@ class DeviceCredential(Base):
     """The device's OSCORE key material as the fleet sees it (docs/oscore.md section 2; the
     device's Sender ID is the fleet's Recipient ID). Hex strings, like /config.json.
 
-    Stored in clear today: encryption at rest under a configured key is the security issue's
-    (issue 10) job; `master_secret` is the only column that needs it."""
+    `master_secret` is sealed (AES-GCM under the fleet's credential key, fleet/coap/oscore_vault.py);
+    the salt, IDs and ID Context are not secret (RFC 8613 §3.3). The last three columns are the
+    fleet's side of the running security context (fleet/coap/oscore_keys.py, revision
+    `0005_oscore`): how far the fleet's sender sequence number is reserved, its replay window
+    for the device, and since when the device speaks OSCORE (from then on plain uplinks naming
+    it are refused)."""
 
     __tablename__ = "device_credentials"
 
@@ -49,12 +53,15 @@ class DeviceCredential(Base):
     uid: Mapped[str | None] = mapped_column(String(64))
     sender_id: Mapped[str] = mapped_column(String(14), unique=True)
     recipient_id: Mapped[str] = mapped_column(String(14))
-    master_secret: Mapped[str] = mapped_column(String(64))
+    master_secret: Mapped[str] = mapped_column(String(128))
     master_salt: Mapped[str] = mapped_column(String(64))
     id_context: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=1)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     issued_to: Mapped[str] = mapped_column(String(128))
+    seq_limit: Mapped[int] = mapped_column(BigInteger, default=0)
+    replay_state: Mapped[str] = mapped_column(String(64), default="new")
+    oscore_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AcceptanceTest(Base):

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleet.campaign.models import Install, InstallItem
+from fleet.coap import oscore_vault
 from fleet.core.clock import now
 from fleet.core.errors import BadInput, Conflict, NotFound
 from fleet.provision.models import AcceptanceTest, DeviceCredential, EnrolmentToken
@@ -112,9 +113,12 @@ def revoke_token(session: Session, *, token_id: int, by: str) -> EnrolmentToken:
 
 # --- keys ---------------------------------------------------------------------------------------
 
-def oscore_section(cred: DeviceCredential) -> dict[str, Any]:
-    """The `oscore` section of the device's /config.json (docs/oscore.md section 2)."""
-    return {"master_secret": cred.master_secret, "master_salt": cred.master_salt, "sender_id": cred.sender_id,
+def oscore_section(cred: DeviceCredential, session: Session) -> dict[str, Any]:
+    """The `oscore` section of the device's /config.json (docs/oscore.md section 2), with the
+    Master Secret opened from its sealed form (fleet/coap/oscore_vault.py)."""
+    stored = cred.master_secret
+    secret = oscore_vault.box_for(session).open(cred.device_id, stored) if oscore_vault.is_sealed(stored) else stored
+    return {"master_secret": secret, "master_salt": cred.master_salt, "sender_id": cred.sender_id,
             "recipient_id": cred.recipient_id, "id_context": cred.id_context}
 
 
@@ -150,8 +154,9 @@ def _new_sender_id(session: Session) -> str:
 
 def _answer(session: Session, cred: DeviceCredential, created: bool) -> KeyAnswer:
     in_use = _in_use(session, cred)
-    return KeyAnswer(device_id=cred.device_id, version=cred.version, fingerprint=fingerprint(oscore_section(cred)),
-                     in_use=in_use, created=created, oscore=None if in_use else oscore_section(cred))
+    section = oscore_section(cred, session)
+    return KeyAnswer(device_id=cred.device_id, version=cred.version, fingerprint=fingerprint(section),
+                     in_use=in_use, created=created, oscore=None if in_use else section)
 
 
 def device_key(session: Session, *, device_id: str, uid: str | None, token: EnrolmentToken, rekey: bool = False
@@ -169,23 +174,30 @@ def device_key(session: Session, *, device_id: str, uid: str | None, token: Enro
         cred = DeviceCredential(device_id=device_id, uid=uid, sender_id=_new_sender_id(session),
                                 recipient_id=FLEET_SENDER_ID, version=0)
         session.add(cred)
-    cred.master_secret = secrets.token_bytes(SECRET_BYTES).hex()
+    secret = secrets.token_bytes(SECRET_BYTES).hex()
+    cred.master_secret = oscore_vault.box_for(session).seal(device_id, secret)  # never stored in clear
     cred.master_salt = secrets.token_bytes(SALT_BYTES).hex()
     cred.id_context = secrets.token_bytes(ID_CONTEXT_BYTES).hex()
     cred.version = (cred.version or 0) + 1
     cred.issued_at = t
     cred.issued_to = token.installer
     cred.uid = uid or cred.uid
+    # a new key starts a new context: sequence numbers from 0, an empty replay window (the running
+    # fleet notices the new ID Context and reloads, fleet/coap/oscore_keys.py)
+    cred.seq_limit = 0
+    cred.replay_state = "new"
     session.flush()
     audit.record(session, actor=token.installer, action="device_key.rekeyed" if cred.version > 1 else
                  "device_key.issued", entity="device", entity_id=device_id,
-                 detail={"version": cred.version, "token_id": token.id, "fingerprint": fingerprint(oscore_section(cred))},
+                 detail={"version": cred.version, "token_id": token.id,
+                         "fingerprint": fingerprint(oscore_section(cred, session))},
                  at=t)
     return _answer(session, cred, created=True)
 
 
 def get_credential(session: Session, device_id: str) -> DeviceCredential | None:
-    """For the fleet's OSCORE layer: the device's key material, or None."""
+    """The device's key row, or None. `master_secret` is sealed: `oscore_section(cred, session)`
+    opens it; the fleet's OSCORE layer builds contexts in fleet/coap/oscore_keys.py."""
     return session.scalars(select(DeviceCredential).where(DeviceCredential.device_id == device_id)).first()
 
 
