@@ -63,6 +63,14 @@ WINDOW = ao.DEFAULT_WINDOWSIZE  # 32, as the firmware's (docs/oscore.md section 
 MISS_TTL_S = 5.0  # an unknown kid is looked up in the database at most this often
 MISS_LOOKUPS_PER_S = 50  # and unknown kids in total at most this often (a flood of random kids)
 MAX_KID = 7  # AES-CCM-16-64-128: 13-byte nonce - 6
+COAP_PORT = 5683
+
+
+def normal_hostinfo(hostinfo: str) -> str:
+    """`host:port` with the port always spelled (aiocoap leaves out 5683)."""
+    if hostinfo.startswith("["):
+        return hostinfo if "]:" in hostinfo else f"{hostinfo}:{COAP_PORT}"
+    return hostinfo if ":" in hostinfo else f"{hostinfo}:{COAP_PORT}"
 
 
 class DeviceContext(ao.CanProtect, ao.CanUnprotect, ao.SecurityContextUtils):
@@ -229,13 +237,15 @@ class DeviceContexts:
     def for_address(self, hostinfo: str) -> DeviceContext | None:
         """The context of the device last heard from `hostinfo`, if it speaks OSCORE; else the
         device whose stored address it is (after a restart, before it spoke again)."""
-        ctx = self._by_address.get(hostinfo)
+        key = normal_hostinfo(hostinfo)
+        ctx = self._by_address.get(key)
         if ctx is not None:
             return ctx
         from fleet.store.models import Device
 
+        spellings = {hostinfo, key, key.removesuffix(f":{COAP_PORT}")}
         with self.db.session() as session:
-            device_id = session.scalars(select(Device.device_id).where(Device.address == hostinfo)).first()
+            device_id = session.scalars(select(Device.device_id).where(Device.address.in_(spellings))).first()
         ctx = self._by_device.get(device_id) if device_id else None
         return ctx if ctx is not None and ctx.oscore_since is not None else None
 
@@ -250,6 +260,7 @@ class DeviceContexts:
     def accepted(self, ctx: DeviceContext, remote: str | None) -> None:
         """A request from the device unprotected: remember its address; the first time, record
         that it speaks OSCORE (so plain messages naming it are refused from now on)."""
+        remote = normal_hostinfo(remote) if remote else None
         if remote and ctx.address != remote:
             if ctx.address:
                 self._by_address.pop(ctx.address, None)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fleet.store.base import Base
 from fleet.store.types import UTCDateTime
@@ -32,3 +32,16 @@ class DeviceRefusal(Base):
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_detail: Mapped[str | None] = mapped_column(String(500))
     last_remote: Mapped[str | None] = mapped_column(String(64))
+
+
+def oscore_refusals(session: Session, device_id: str) -> list[DeviceRefusal]:
+    """The device's refusal tallies, most recent first (the device page)."""
+    return list(session.scalars(select(DeviceRefusal).where(DeviceRefusal.device_id == device_id)
+                                .order_by(DeviceRefusal.last_at.desc())))
+
+
+def oscore_since(session: Session, device_id: str) -> datetime | None:
+    """Since when the device speaks OSCORE under its current key (None: not yet, or no key)."""
+    from fleet.provision.models import DeviceCredential
+
+    return session.scalars(select(DeviceCredential.oscore_since).where(DeviceCredential.device_id == device_id)).first()

@@ -1,7 +1,10 @@
 """Counts of refused input, kept in memory and written to `ingest_errors` now and then.
 
 A flood of bad datagrams must not become a flood of database writes, so refusals are counted
-here (a dict increment) and `flush()` upserts the totals in one transaction."""
+here (a dict increment) and `flush()` upserts the totals in one transaction. A refusal that
+names a device (an OSCORE replay, forgery, a plain message from a device that speaks OSCORE)
+is also tallied per device, into `device_refusals` (fleet/coap/oscore_models.py), for the
+device's page."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fleet.coap.oscore_models import DeviceRefusal
 from fleet.core.clock import now
 from fleet.store.models import IngestError
 
@@ -31,31 +35,44 @@ class ErrorCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], _Tally] = {}
+        self._pending_dev: dict[tuple[str, str], _Tally] = {}
         self.totals: dict[tuple[str, str], int] = {}
+        self.device_totals: dict[tuple[str, str], int] = {}
 
-    def count(self, resource: str, reason: str, detail: str | None = None, remote: str | None = None) -> None:
+    def count(self, resource: str, reason: str, detail: str | None = None, remote: str | None = None,
+              device: str | None = None) -> None:
+        """One refusal of (resource, reason); with `device`, also one for (device, reason)."""
         t = now()
-        key = (resource, reason)
         with self._lock:
-            tally = self._pending.get(key)
-            if tally is None:
-                self._pending[key] = _Tally(1, t, t, (detail or "")[:500] or None, remote)
-            else:
-                tally.count += 1
-                tally.last_at = t
-                tally.last_detail = (detail or "")[:500] or None
-                tally.last_remote = remote
-            self.totals[key] = self.totals.get(key, 0) + 1
+            _add(self._pending, (resource, reason), t, detail, remote)
+            self.totals[(resource, reason)] = self.totals.get((resource, reason), 0) + 1
+            if device:
+                _add(self._pending_dev, (device[:32], reason), t, detail, remote)
+                key = (device[:32], reason)
+                self.device_totals[key] = self.device_totals.get(key, 0) + 1
 
     def flush(self, sessions: "sessionmaker[Session]") -> int:
-        """Add the pending tallies to the table in one transaction; returns how many rows
+        """Add the pending tallies to the tables in one transaction; returns how many rows
         changed. On a database error the tallies are kept for the next flush."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending:
+            pending_dev, self._pending_dev = self._pending_dev, {}
+        if not pending and not pending_dev:
             return 0
         try:
             with sessions() as session:
+                for (device_id, reason), tally in pending_dev.items():
+                    drow = session.scalars(select(DeviceRefusal).where(DeviceRefusal.device_id == device_id,
+                                                                       DeviceRefusal.reason == reason)).first()
+                    if drow is None:
+                        session.add(DeviceRefusal(device_id=device_id, reason=reason, count=tally.count,
+                                                  first_at=tally.first_at, last_at=tally.last_at,
+                                                  last_detail=tally.last_detail, last_remote=tally.last_remote))
+                    else:
+                        drow.count += tally.count
+                        drow.last_at = tally.last_at
+                        drow.last_detail = tally.last_detail
+                        drow.last_remote = tally.last_remote
                 for (resource, reason), tally in pending.items():
                     row = session.scalars(
                         select(IngestError).where(IngestError.resource == resource, IngestError.reason == reason)
@@ -72,12 +89,29 @@ class ErrorCounter:
                 session.commit()
         except Exception:
             with self._lock:
-                for key, tally in pending.items():
-                    cur = self._pending.get(key)
-                    if cur is None:
-                        self._pending[key] = tally
-                    else:
-                        cur.count += tally.count
-                        cur.first_at = tally.first_at
+                _merge_back(self._pending, pending)
+                _merge_back(self._pending_dev, pending_dev)
             raise
-        return len(pending)
+        return len(pending) + len(pending_dev)
+
+
+def _add(pending: dict[tuple[str, str], _Tally], key: tuple[str, str], t: datetime, detail: str | None,
+         remote: str | None) -> None:
+    tally = pending.get(key)
+    if tally is None:
+        pending[key] = _Tally(1, t, t, (detail or "")[:500] or None, remote)
+    else:
+        tally.count += 1
+        tally.last_at = t
+        tally.last_detail = (detail or "")[:500] or None
+        tally.last_remote = remote
+
+
+def _merge_back(into: dict[tuple[str, str], _Tally], pending: dict[tuple[str, str], _Tally]) -> None:
+    for key, tally in pending.items():
+        cur = into.get(key)
+        if cur is None:
+            into[key] = tally
+        else:
+            cur.count += tally.count
+            cur.first_at = tally.first_at

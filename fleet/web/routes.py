@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
 from fleet.api.deps import FleetDep, SessionDep
+from fleet.coap.oscore_models import oscore_refusals, oscore_since
 from fleet.core.errors import FleetError, http_status
 from fleet.services import alarms, devices
 from fleet.store.models import Alarm, Device, Site
@@ -95,7 +96,8 @@ def device_page(request: Request, session: SessionDep, device_id: str, lang: Lan
                       label=ctx["t"]("readings")) if readings else None
     active = alarms.active_for(session, device_id)
     ctx.update(device=device, events=events, chart=chart, active=active,
-               gaps=devices.gaps(session, device_id=device_id, open_only=False))
+               gaps=devices.gaps(session, device_id=device_id, open_only=False),
+               refusals=oscore_refusals(session, device_id), oscore_since=oscore_since(session, device_id))
     return _render("device.html", ctx, lang)
 
 
