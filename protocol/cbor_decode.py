@@ -22,6 +22,9 @@ except ImportError:  # CPython
 
 MAX_DEPTH = const(16)  # containers (arrays, maps, tags) nested deeper than this are refused
 MAX_LEN = const(65536)  # longest string (bytes), array (items) or map (pairs) accepted
+# A caller that knows its input (protocol.messages: a message kind) passes a smaller max_items
+# for arrays and maps alone: a list of hundreds of one-byte items costs far more heap than its
+# bytes (830 small integers: a 1,024-slot list, an 8 KB block), strings cost what they carry.
 
 # MicroPython's str(b, "utf-8") lets surrogates and overlong forms through: check those itself.
 _CHECK_UTF8 = sys.implementation.name == "micropython"
@@ -87,15 +90,20 @@ def _half(h):
     return -v if h & 0x8000 else v
 
 
+class TooManyItems(CBORError):
+    """An array or map over the caller's max_items; .offset is where the container starts."""
+
+
 class _Decoder:
     """One pass over one input. Keeps the position in self.pos; no per-item tuples."""
 
-    def __init__(self, data, pos, max_depth, max_len):
+    def __init__(self, data, pos, max_depth, max_len, max_items):
         self.data = data
         self.pos = pos
         self.end = len(data)
         self.max_depth = max_depth
         self.max_len = max_len
+        self.max_items = max_len if max_items is None else max_items
 
     def need(self, n):
         left = self.end - self.pos
@@ -131,18 +139,19 @@ class _Decoder:
         self.pos = p + n
         return v
 
-    def length(self, ai, start, unit):
-        """A definite length, checked against the limit and against the bytes left (each of the
+    def length(self, ai, start, unit, limit):
+        """A definite length, checked against `limit` and against the bytes left (each of the
         `unit`-byte elements needs at least one byte), before anything is allocated."""
         n = self.arg(ai, start)
-        name = _MAJOR_NAMES[self.data[start] >> 5]
-        if n > self.max_len:
-            raise CBORError("%s length %d over the limit %d" % (name, n, self.max_len), start)
+        major = self.data[start] >> 5
+        if n > limit:
+            raise (TooManyItems if major >= 4 else CBORError)(
+                "%s length %d over the limit %d" % (_MAJOR_NAMES[major], n, limit), start)
         left = self.end - self.pos
         if n * unit > left:
             raise CBORError(
                 "%s length %d past the end of input (%d byte%s left)"
-                % (name, n, left, "" if left == 1 else "s"),
+                % (_MAJOR_NAMES[major], n, left, "" if left == 1 else "s"),
                 start,
             )
         return n
@@ -167,7 +176,7 @@ class _Decoder:
     def string(self, ai, start, depth):
         if ai == 31:
             return self.chunks(start)
-        n = self.length(ai, start, 1)
+        n = self.length(ai, start, 1, self.max_len)
         p = self.pos
         q = p + n
         self.pos = q
@@ -206,7 +215,7 @@ class _Decoder:
                     p,
                 )
             self.pos = p + 1
-            n = self.length(ib & 0x1F, p, 1)
+            n = self.length(ib & 0x1F, p, 1, self.max_len)
             total += n
             if total > self.max_len:
                 raise CBORError(
@@ -232,9 +241,9 @@ class _Decoder:
         if self.data[p] == 0xFF:
             self.pos = p + 1
             return False
-        if count >= self.max_len:
-            raise CBORError(
-                "%s length over the limit %d" % (_MAJOR_NAMES[self.data[start] >> 5], self.max_len),
+        if count >= self.max_items:
+            raise TooManyItems(
+                "%s length over the limit %d" % (_MAJOR_NAMES[self.data[start] >> 5], self.max_items),
                 start,
             )
         return True
@@ -247,7 +256,7 @@ class _Decoder:
             while self.more(start, len(out)):
                 out.append(self.item(depth))
             return out
-        for _ in range(self.length(ai, start, 1)):
+        for _ in range(self.length(ai, start, 1, self.max_items)):
             out.append(self.item(depth))
         return out
 
@@ -259,7 +268,7 @@ class _Decoder:
             while self.more(start, len(out)):
                 self.pair(out, depth)
             return out
-        for _ in range(self.length(ai, start, 2)):
+        for _ in range(self.length(ai, start, 2, self.max_items)):
             self.pair(out, depth)
         return out
 
@@ -360,15 +369,16 @@ def _datetime(t, v, cpos):
 _TAGS = {0: _datetime, 1: _epoch, 2: _bignum, 3: _bignum}
 
 
-def _decoder(data, pos, max_depth, max_len):
+def _decoder(data, pos, max_depth, max_len, max_items):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CBORError("input must be bytes, not %s" % type(data).__name__)
-    return _Decoder(data, pos, max_depth, max_len)
+    return _Decoder(data, pos, max_depth, max_len, max_items)
 
 
-def loads(data, max_depth=MAX_DEPTH, max_len=MAX_LEN):
-    """Decode exactly one CBOR item that fills `data` (bytes, bytearray or memoryview)."""
-    dec = _decoder(data, 0, max_depth, max_len)
+def loads(data, max_depth=MAX_DEPTH, max_len=MAX_LEN, max_items=None):
+    """Decode exactly one CBOR item that fills `data` (bytes, bytearray or memoryview).
+    max_len bounds strings (bytes), max_items arrays (items) and maps (pairs); None: max_len."""
+    dec = _decoder(data, 0, max_depth, max_len, max_items)
     obj = dec.item(0)
     if dec.pos != dec.end:
         n = dec.end - dec.pos
@@ -378,8 +388,8 @@ def loads(data, max_depth=MAX_DEPTH, max_len=MAX_LEN):
     return obj
 
 
-def loads_prefix(data, pos=0, max_depth=MAX_DEPTH, max_len=MAX_LEN):
+def loads_prefix(data, pos=0, max_depth=MAX_DEPTH, max_len=MAX_LEN, max_items=None):
     """Decode one item starting at `pos`; return (item, offset just past it). For streams."""
-    dec = _decoder(data, pos, max_depth, max_len)
+    dec = _decoder(data, pos, max_depth, max_len, max_items)
     obj = dec.item(0)
     return obj, dec.pos

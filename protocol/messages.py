@@ -10,7 +10,8 @@
 # are. CBOR failures surface as protocol.cbor.CBORError, everything else as MessageError.
 from protocol import codes
 from protocol import senml
-from protocol.cbor import Tag, dump_into, dumps, loads
+from protocol.cbor import CBORError, Tag, dump_into, dumps, loads, loads_prefix
+from protocol.cbor_decode import TooManyItems
 from protocol.cbor_encode import _head
 
 
@@ -199,6 +200,15 @@ FIELDS = {
 }
 
 KINDS = ("registration", "heartbeat", "event", "command", "command_result", "ack")
+
+# The most items (array) or keys (map) any one container of a message may hold, by kind: twice
+# the fields the schema names (room for keys a newer sender adds), at least 16. Real messages
+# hold at most 24 (a heartbeat's SenML records); without a bound below cbor's MAX_LEN, a 1 KB
+# message of one-byte items made a list of 1,024 slots (an 8 KB block) before validation.
+MAX_ITEMS = {}
+for _kind in KINDS:
+    MAX_ITEMS[_kind] = max(16, 2 * len(FIELDS[_kind]))
+del _kind
 
 # Heartbeat: flat name -> SenML record name (LwM2M/IPSO path; protocol/ipso.py), in pack order.
 HEARTBEAT_RECORDS = (
@@ -458,10 +468,69 @@ def encode(kind, obj):
 
 
 def decode(kind, data):
-    """Decode CBOR bytes of `kind` and validate; returns a dict (heartbeat: the flat dict)."""
+    """Decode CBOR bytes of `kind` and validate; returns a dict (heartbeat: the flat dict).
+    An array or map over MAX_ITEMS[kind] is a MessageError naming its field."""
     fields = _kind_fields(kind)
-    obj = loads(data)
+    try:
+        obj = loads(data, max_items=MAX_ITEMS[kind])
+    except TooManyItems as e:
+        raise _too_many(kind, data, e.offset)
     if kind == "heartbeat":
         obj = pack_to_heartbeat(obj)
     _check_map(kind, obj, fields)
     return obj
+
+
+def _too_many(kind, data, start):
+    """The MessageError for the array or map at byte `start` that decode refused as too long."""
+    limit = MAX_ITEMS[kind]
+    field = _field_at(kind, data, start, limit)
+    what = "items" if data[start] >> 5 == 4 else "keys"
+    for key, _, _, rule in FIELDS[kind]:
+        if rule is not None and rule[0] == "items" and field == kind + "." + key:
+            return MessageError(field, "expected at most %d items, got more than %d" % (rule[2], limit))
+    return MessageError(field, "expected at most %d %s, got more" % (limit, what))
+
+
+def _head_at(data, pos):
+    # (major type, argument or None when indefinite, next offset) of a head decode accepted
+    ib = data[pos]
+    ai = ib & 0x1F
+    if ai < 24:
+        return ib >> 5, ai, pos + 1
+    if ai == 31:
+        return ib >> 5, None, pos + 1
+    n = 1 << (ai - 24)
+    return ib >> 5, int.from_bytes(bytes(data[pos + 1 : pos + 1 + n]), "big"), pos + 1 + n
+
+
+def _field_at(kind, data, target, limit):
+    """Where the container at byte `target` sits ("heartbeat.up", "ack.cmds", "heartbeat[3]"):
+    a walk down from the top, element by element, into the one that fails to decode. Runs only
+    after decode refused the message, so it costs nothing on the way in."""
+    where = kind
+    pos = 0
+    try:
+        while pos < target:
+            major, n, p = _head_at(data, pos)
+            if major == 6:  # a tag: go on with its content
+                pos = p
+                continue
+            i = 0
+            key = None
+            while n is None or i < n:
+                if major == 5:
+                    key, p = loads_prefix(data, p, max_items=limit)
+                try:
+                    p = loads_prefix(data, p, max_items=limit)[1]
+                except CBORError:
+                    break  # the container is in this element
+                i += 1
+            if major == 5:
+                where += "." + key if type(key) is str else "[%r]" % (key,)
+            else:
+                where += "[%d]" % i
+            pos = p
+    except CBORError:
+        pass  # in a map key: name what was found so far
+    return where

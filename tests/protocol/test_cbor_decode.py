@@ -106,6 +106,20 @@ def test_loads__limits_can_be_set_per_call():
     assert str(e) == "map length over the limit 2 at byte 0"
 
 
+def test_loads__max_items_bounds_arrays_and_maps_not_strings():
+    from protocol.cbor_decode import TooManyItems
+
+    for h, want in (("83010203", "array length 3 over the limit 2 at byte 0"),
+                    ("9f010203ff", "array length over the limit 2 at byte 0"),
+                    ("a3010102020303", "map length 3 over the limit 2 at byte 0"),
+                    ("8201830102ff", "array length 3 over the limit 2 at byte 2")):
+        e = raises(TooManyItems, loads, bytes.fromhex(h), max_items=2)
+        assert str(e) == want, (h, str(e))
+    assert loads(bytes.fromhex("6461626364"), max_items=2) == "abcd"  # strings: max_len
+    e = raises(CBORError, loads, bytes.fromhex("6461626364"), max_len=3, max_items=8)
+    assert not isinstance(e, TooManyItems)
+
+
 def test_loads__huge_declared_lengths_fail_before_allocating():
     # 2**64-1 items or bytes declared with nothing behind them: refused at once, not allocated.
     for h in ("5bffffffffffffffff", "9bffffffffffffffff", "bbffffffffffffffff"):

@@ -41,6 +41,22 @@ def test_bad_input__fails_without_allocating_what_it_claims():
     assert n < 1024, n
 
 
+def test_long_array__refused_at_the_item_limit_not_after_a_big_list():
+    # an 830-item array in a heartbeat grew a 1,024-slot list (an 8 KB block; 9.4 KB in all)
+    # before the item limit; now a 48-slot list, twice (decode, then the walk naming the field)
+    data = b"\xa2\x61k\x64boot\x62up\x9f" + b"\x00" * 830 + b"\xff"
+
+    def refuse():
+        try:
+            messages.decode("heartbeat", data)
+        except messages.MessageError:
+            return
+        raise AssertionError("accepted")
+
+    n = allocated(refuse)
+    assert n < 6 * 1024, n
+
+
 def _refuse(data):
     try:
         cbor.loads(data)

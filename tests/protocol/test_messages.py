@@ -2,7 +2,7 @@
 """protocol.messages on both interpreters: round trips, the exact refusal for each way a message
 can be wrong, tolerance of unknown fields, and the heartbeat's SenML pack."""
 from protocol import messages, senml
-from protocol.cbor import CBORError, dumps, loads
+from protocol.cbor import CBORError, Tag, dumps, loads
 from protocol.messages import MessageError, decode, encode, validate
 from utils.dual import raises
 
@@ -233,3 +233,31 @@ def test_heartbeat__direct_writer_equals_the_generic_encoding():
     for hb in (HB, with_(HB, **{"zz": 1, "3303/0/5700": 21.5, "a": "x", "b": b"\x01", "c": False}),
                without(HB, "t")):
         assert encode("heartbeat", hb) == dumps(messages.heartbeat_to_pack(hb))
+
+
+# {"k": "boot", "up": [_ 0, 0, ... 830 zeros]}: ~840 bytes, once a 1,024-slot list
+LONG_ARRAY = b"\xa2\x61k\x64boot\x62up\x9f" + b"\x00" * 830 + b"\xff"
+
+
+def test_decode__item_limits_per_kind_name_the_field():
+    assert messages.MAX_ITEMS == {"registration": 18, "heartbeat": 48, "event": 24, "command": 16,
+                                  "command_result": 16, "ack": 16}
+    cases = (
+        ("heartbeat", LONG_ARRAY, "heartbeat.up: expected at most 48 items, got more"),
+        ("event", dumps({"dev": DEV, "x": {"y": [{"z": list(range(25))}]}}),
+         "event.x.y[0].z: expected at most 24 items, got more"),
+        ("ack", dumps({"st": 1, "pc": 0, "cmds": [{"id": i, "op": "reboot"} for i in range(17)]}),
+         "ack.cmds: expected at most 4 items, got more than 16"),
+        ("heartbeat", dumps([{senml.N: "x", senml.V: 1}] * 49), "heartbeat: expected at most 48 items, got more"),
+        ("heartbeat", dumps([{senml.BN: messages.base_name(DEV), senml.N: "3/0/3", senml.VS: "1"}, [0] * 49]),
+         "heartbeat[1]: expected at most 48 items, got more"),
+        ("registration", dumps(dict((str(i), i) for i in range(19))), "registration: expected at most 18 keys, got more"),
+        ("command", dumps(Tag(99, list(range(17)))), "command: expected at most 16 items, got more"),
+    )
+    for kind, data, want in cases:
+        e = raises(MessageError, decode, kind, data)
+        assert str(e) == want, (kind, str(e))
+    # at the limit: decoded, then judged by the field table as before
+    e = raises(MessageError, decode, "ack", dumps({"st": 1, "pc": 0, "cmds": [{"id": 1, "op": "reboot"}] * 16}))
+    assert str(e) == "ack.cmds: expected at most 4 items, got 16"
+    assert decode("event", dumps(dict(EVENT, x=list(range(24)))))["x"] == list(range(24))
