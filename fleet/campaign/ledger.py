@@ -14,7 +14,7 @@ Columns (see docs/campaign.md "Ledger columns"); a header may also be written as
 | 用户名称 | name | required |
 | 用户类别 | category | 居民 / 非居民 |
 | 气源 | supply | 管道气 / 瓶装液化气 |
-| 乡镇(街道) | township | required; with `township=` it must be that township |
+| 乡镇(街道) | township | required; with `township=` it must be that township, and an account already held by another township's site is a row error |
 | 社区(村) | community | required |
 | 地址 | address | required |
 | 联系人 | contact | optional |
@@ -283,6 +283,8 @@ def import_ledger(session: Session, source: str | Path | BinaryIO | bytes, *, to
     With rejected rows and `skip_bad=False` nothing is written. The caller's session is committed
     on success and rolled back on any failure, so a crash half-way leaves the store untouched."""
     good, result = read_rows(source, township=township)
+    if township:
+        good = _refuse_other_townships(session, good, township, result)
     if (result.rejected and not skip_bad) or dry_run:
         return result
     try:
@@ -319,6 +321,33 @@ def import_ledger(session: Session, source: str | Path | BinaryIO | bytes, *, to
         session.rollback()
         raise
     return result
+
+
+def _refuse_other_townships(session: Session, good: list[tuple[int, dict[str, Any]]], township: str,
+                            result: ImportResult) -> list[tuple[int, dict[str, Any]]]:
+    """The good rows minus those whose account is already a site of another township, each
+    reported as a row error. The lookup looks past the township scope (fleet/security/scope.py):
+    scoped, a township staff member would not see the other township's site, the row would look
+    new, and its insert would break the unique account number. Only the owner's township is read,
+    and it is what the error names."""
+    from fleet.security.scope import scoped
+
+    accounts = [d["account_no"] for _, d in good]
+    owner: dict[str, str] = {}
+    with scoped(None):
+        for i in range(0, len(accounts), 900):  # SQLite's bound-parameter limit
+            q = select(Site.account_no, Site.township).where(Site.account_no.in_(accounts[i : i + 900]),
+                                                             Site.township != township)
+            owner.update({a: t for a, t in session.execute(q)})
+    if not owner:
+        return good
+    for rownum, d in good:
+        acct = d["account_no"]
+        if acct in owner:
+            result.rejected.append(RowError(rownum, "户号", acct, f"account {acct} belongs to township {owner[acct]}; "
+                                                                  f"you may import only township {township}"))
+    result.rejected.sort(key=lambda e: e.row)
+    return [(n, d) for n, d in good if d["account_no"] not in owner]
 
 
 # --- export -----------------------------------------------------------------------------------

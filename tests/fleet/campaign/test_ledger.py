@@ -153,3 +153,43 @@ def test_export__round_trip_with_needs(db, town) -> None:  # noqa: ANN001
     with db.session() as s:
         r = ledger.import_ledger(s, buf.getvalue(), township="城关镇")
     assert (r.rejected, r.unchanged, r.created, r.updated) == ([], 7, 0, 0)
+
+
+def test_import_over_http__township_staff_cannot_take_another_townships_account(db, api_client) -> None:  # noqa: ANN001
+    """A 城关镇 staff member's file holds an account that is a 河西镇 site: a row error naming both
+    townships (it was HTTP 500: the scoped lookup missed the site, the insert broke the unique
+    account number), nothing written; with skip_bad the other rows go in and the site stays."""
+    from utils.security_auth import make_token
+
+    with db.session() as s:
+        s.add(Site(account_no="HX-001", name="河西饭店", category="non_residential", supply="pipeline",
+                   township="河西镇", community="河西村", address="河西村1号"))
+        s.commit()
+    staff = {"Authorization": "Bearer " + make_token(db, role="township_staff", township="城关镇", username="zhang")}
+    rows = [GOOD[0], ("HX-001", "河西饭店", "非居民", "管道气", "城关镇", "东街社区", "东街99号", None, None, None)]
+    files = {"file": ("城关镇.xlsx", ledger_bytes(rows), "application/octet-stream")}
+    r = api_client.post("/campaign/ledger", files=files, headers=staff)
+    assert r.status_code == 422, r.text[:500]
+    assert "account HX-001 belongs to township 河西镇; you may import only township 城关镇" in r.text
+    assert _count(db) == 1  # only the 河西镇 site: nothing half-imported
+    r = api_client.post("/campaign/ledger", files=files, data={"skip_bad": "true"}, headers=staff)
+    assert r.status_code == 200, r.text[:500]
+    with db.session() as s:
+        assert s.scalars(select(Site.account_no).order_by(Site.account_no)).all() == ["HH-001", "HX-001"]
+        assert s.scalars(select(Site.township).where(Site.account_no == "HX-001")).one() == "河西镇"
+
+
+def test_import__with_a_township_an_account_of_another_township_is_a_row_error(db) -> None:  # noqa: ANN001
+    """The same rule without the HTTP scope (the CLI's --township): the site is not moved."""
+    with db.session() as s:
+        s.add(Site(account_no="HX-001", name="河西饭店", category="non_residential", supply="pipeline",
+                   township="河西镇", community="河西村", address="河西村1号"))
+        s.commit()
+    row = ("HX-001", "河西饭店", "非居民", "管道气", "城关镇", "东街社区", "东街99号", None, None, None)
+    with db.session() as s:
+        r = ledger.import_ledger(s, ledger_bytes([GOOD[0], row]), township="城关镇")
+    assert r.rejected == [RowError(3, "户号", "HX-001",
+                                   "account HX-001 belongs to township 河西镇; you may import only township 城关镇")]
+    assert (r.written, _count(db)) == (False, 1)
+    with db.session() as s:  # the city (no township) may move a site between townships
+        assert ledger.import_ledger(s, ledger_bytes([row])).updated == 1
