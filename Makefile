@@ -24,8 +24,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
+# Interactive: runs until Ctrl-C. Options pass through, e.g. make demo DEMO_ARGS="--http-port 8080".
 demo: $(STAMP)
-	if [ -f fleet/demo.py ]; then $(BIN)/gasguard demo; else $(BIN)/gasguard protocol vectors; fi
+	$(BIN)/gasguard demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
