@@ -381,16 +381,20 @@ def esptool_runner(plan: FlashPlan, progress: Progress_, note: Callable[[str], N
 Recorder = Callable[[dict[str, Any]], None]
 
 
-def http_recorder(fleet_url: str, *, timeout_s: float = 10.0) -> Recorder:
-    """A recorder that POSTs each record as JSON to the fleet's manufacturing endpoint."""
+def http_recorder(fleet_url: str, *, token: str | None = None, timeout_s: float = 10.0) -> Recorder:
+    """A recorder that POSTs each record as JSON to the fleet's manufacturing endpoint, with
+    `token` (a maker's API token: `gasguard users token`) as its bearer token. The fleet answers
+    201 for a new chip and 200 for one it has (a resend changes nothing)."""
     import httpx
 
     url = fleet_url.rstrip("/") + MANUFACTURING_PATH
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def record(rec: dict[str, Any]) -> None:
-        r = httpx.post(url, json=rec, timeout=timeout_s)
+        r = httpx.post(url, json=rec, headers=headers, timeout=timeout_s)
         if r.status_code >= 300:
-            raise FlashError(f"the fleet refused the record: {r.status_code} {r.text[:200]}")
+            hint = " (--token / GASGUARD_FLEET_TOKEN must be a maker's API token)" if r.status_code in (401, 403) else ""
+            raise FlashError(f"the fleet refused the record: {r.status_code} {r.text[:200]}{hint}")
 
     return record
 
@@ -582,6 +586,8 @@ def flash(
     baud: Annotated[int, typer.Option(help="baud rate for writing")] = DEFAULT_BAUD,
     model: Annotated[str | None, typer.Option(help="device model recorded with the fleet (default: the board name)")] = None,
     fleet: Annotated[str | None, typer.Option(help="fleet base URL for manufacturing records", envvar="GASGUARD_FLEET_URL")] = None,
+    token: Annotated[str | None, typer.Option(help="a maker's API token for the fleet (gasguard users token)",
+                                              envvar="GASGUARD_FLEET_TOKEN", show_default=False)] = None,
     records: Annotated[Path, typer.Option(help="local JSON-lines record file (a .csv is kept beside it)")] = DEFAULT_RECORDS,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="check everything and print the plan; touch no board")] = False,
     resend: Annotated[bool, typer.Option("--resend", help="only send records still pending to the fleet")] = False,
@@ -589,10 +595,13 @@ def flash(
     """Write a factory image to one or more boards (esptool, verified) and record each board."""
     console = Console(stderr=True)
     log = RecordLog(records)
+    if fleet and not token:
+        raise _exit(console, "--fleet needs --token (a maker's API token; or GASGUARD_FLEET_TOKEN): "
+                             "the fleet takes manufacturing records from makers only")
     if resend:
         if not fleet:
             raise _exit(console, "--resend needs --fleet URL (or GASGUARD_FLEET_URL)")
-        sent, pending = resend_pending(log, http_recorder(fleet))
+        sent, pending = resend_pending(log, http_recorder(fleet, token=token))
         console.print(f"sent {sent} pending record(s) to {fleet}; {pending} still pending")
         raise typer.Exit(0 if pending == 0 else 1)
     if not board:
@@ -613,7 +622,7 @@ def flash(
             check_port(p.port)
     except (BoardError, FlashError) as e:
         raise _exit(console, str(e)) from None
-    recorder = http_recorder(fleet) if fleet else None
+    recorder = http_recorder(fleet, token=token) if fleet else None
     results = flash_many(plans, recorder=recorder, records=log, console=console)
     console.print(summary_table(results))
     if not fleet:

@@ -35,6 +35,7 @@ PLUGIN_API_ROUTERS = (
     "fleet.campaign.api:router",
     "fleet.provision.api:router",
     "fleet.security.api:router",
+    "fleet.manufacturing.api:router",
 )
 PLUGIN_PAGE_ROUTERS = (
     "fleet.lifecycle.pages:router",

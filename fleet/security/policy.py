@@ -108,9 +108,9 @@ ROUTES: dict[str, Rule] = {
     "POST /api/v1/provision/devices/{device_id}/acceptance": ENROLMENT,
     "GET /api/v1/provision/devices/{device_id}/acceptance": ENROLMENT,
     "GET /api/v1/provision/devices/{device_id}/status": ENROLMENT,
-    # manufacturing records (boards/flash.py posts them; the route is not written yet)
-    "POST /api/v1/manufacturing": _r(A, M),
-    "GET /api/v1/manufacturing": _r(A, V, M),
+    # manufacturing records: `gasguard flash` posts them with a maker's token (fleet/manufacturing)
+    "POST /api/v1/manufacturing": _r(M),
+    "GET /api/v1/manufacturing": _r(A, M),
     # security (this package)
     "GET /api/v1/security/me": SIGNED_IN,
     "GET /api/v1/security/users": ADMIN,

@@ -281,10 +281,12 @@ def test_summary_table__one_row_per_port(factory: Path, board):
 
 class _FleetStub(BaseHTTPRequestHandler):
     received: list[tuple[str, dict]] = []
+    tokens: list[str | None] = []  # the Authorization header of each POST
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _FleetStub.received.append((self.path, body))
+        _FleetStub.tokens.append(self.headers.get("Authorization"))
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -301,7 +303,7 @@ def test_http_recorder__posts_json_to_the_fleet(tmp_path: Path, factory: Path, b
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         plans = plan_flash(["/dev/fake1"], board, factory)
-        (result,) = flash_many(plans, runner=_fake_runner(), recorder=http_recorder(url),
+        (result,) = flash_many(plans, runner=_fake_runner(), recorder=http_recorder(url, token="mk-1"),
                                records=RecordLog(tmp_path / "r.jsonl"), console=_quiet())
     finally:
         server.shutdown()
@@ -310,6 +312,7 @@ def test_http_recorder__posts_json_to_the_fleet(tmp_path: Path, factory: Path, b
     (path, body), = _FleetStub.received
     assert path == "/api/v1/manufacturing"
     assert (body["unique_id"], body["board"], body["result"]) == ("240ac4000001", "esp32-mq4", "ok")
+    assert _FleetStub.tokens[-1] == "Bearer mk-1"
 
 
 def test_http_recorder__refused(tmp_path: Path):
@@ -435,7 +438,7 @@ def test_gasguard_flash__two_boards_recorded_with_the_fleet(tmp_path: Path, fact
     boards, a real HTTP server standing in for the fleet, the summary and the local records."""
     from fleet.cli import app
 
-    _FleetStub.received = []
+    _FleetStub.received, _FleetStub.tokens = [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FleetStub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     records = tmp_path / "made.jsonl"
@@ -443,7 +446,7 @@ def test_gasguard_flash__two_boards_recorded_with_the_fleet(tmp_path: Path, fact
         with FakeEsp32(mac="24:0a:c4:00:01:01") as a, FakeEsp32(mac="24:0a:c4:00:01:02") as b:
             r = CliRunner().invoke(app, [
                 "flash", "--board", "esp32-mq4", "--model", "GG-A1", "-p", a.port, "-p", b.port,
-                "--fleet", f"http://127.0.0.1:{server.server_address[1]}",
+                "--fleet", f"http://127.0.0.1:{server.server_address[1]}", "--token", "maker-token",
                 "--records", str(records), str(factory)], env={"COLUMNS": "250"})
     finally:
         server.shutdown()
@@ -452,6 +455,7 @@ def test_gasguard_flash__two_boards_recorded_with_the_fleet(tmp_path: Path, fact
     assert "flash summary" in r.output and "24:0a:c4:00:01:02" in r.output
     assert sorted(body["unique_id"] for _, body in _FleetStub.received) == ["240ac4000101", "240ac4000102"]
     assert {body["model"] for _, body in _FleetStub.received} == {"GG-A1"}
+    assert _FleetStub.tokens == ["Bearer maker-token"] * 2
     final = [rec for rec in RecordLog(records).read() if rec["fleet"] == "recorded"]
     assert len(final) == 2
     assert len(records.with_suffix(".csv").read_text().splitlines()) == 3
@@ -464,20 +468,19 @@ def test_gasguard_flash__resend_when_fleet_is_back(tmp_path: Path, factory: Path
     with FakeEsp32(mac="24:0a:c4:00:02:01") as a:
         r = CliRunner().invoke(app, [
             "flash", "--board", "esp32-mq4", "-p", a.port, "--fleet", "http://127.0.0.1:9",
-            "--records", str(records), str(factory)], env={"COLUMNS": "250"})
+            "--records", str(records), str(factory)], env={"COLUMNS": "250", "GASGUARD_FLEET_TOKEN": "env-token"})
     assert r.exit_code == 0, r.output  # the board is flashed; only the record waits
     assert "gasguard flash --resend --fleet URL" in r.output
     assert [rec["fleet"] for rec in RecordLog(records).read()] == ["pending", "pending"]
 
-    _FleetStub.received = []
+    _FleetStub.received, _FleetStub.tokens = [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FleetStub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"COLUMNS": "250", "GASGUARD_FLEET_TOKEN": "env-token"}
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        r = CliRunner().invoke(app, ["flash", "--resend", "--fleet", url, "--records", str(records)],
-                               env={"COLUMNS": "250"})
-        again = CliRunner().invoke(app, ["flash", "--resend", "--fleet", url, "--records",
-                                         str(records)], env={"COLUMNS": "250"})
+        r = CliRunner().invoke(app, ["flash", "--resend", "--fleet", url, "--records", str(records)], env=env)
+        again = CliRunner().invoke(app, ["flash", "--resend", "--fleet", url, "--records", str(records)], env=env)
     finally:
         server.shutdown()
         server.server_close()
@@ -485,3 +488,13 @@ def test_gasguard_flash__resend_when_fleet_is_back(tmp_path: Path, factory: Path
     assert "sent 1 pending record(s)" in r.output
     assert "sent 0 pending record(s)" in again.output
     assert [body["unique_id"] for _, body in _FleetStub.received] == ["240ac4000201"]
+    assert _FleetStub.tokens == ["Bearer env-token"]  # GASGUARD_FLEET_TOKEN
+
+
+def test_cli__fleet_without_token_exits_2_before_touching_a_board(tmp_path: Path, factory: Path):
+    r = CliRunner().invoke(_app(), ["--board", "esp32-mq4", "--port", "/dev/ttyUSB97", "--fleet", "http://127.0.0.1:9",
+                                    "--records", str(tmp_path / "r.jsonl"), str(factory)],
+                           env={"COLUMNS": "300", "GASGUARD_FLEET_TOKEN": ""})
+    assert r.exit_code == 2
+    assert "--fleet needs --token (a maker's API token; or GASGUARD_FLEET_TOKEN)" in r.output
+    assert not (tmp_path / "r.jsonl").exists()
