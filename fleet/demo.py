@@ -43,6 +43,7 @@ from fleet.demo_boards import (
     LeakTimes,
     StepFailed,
     console_tail,
+    in_thread,
     measure_leak,
     provision,
     start_board,
@@ -265,14 +266,14 @@ class Demo:
         t0 = time.monotonic()
         board_dir = self.workdir / "boards" / f"board-{i}"
         try:
-            vb = await asyncio.to_thread(start_board, self.workdir / "factory-vfs-sim.img", board_dir)
+            vb = await in_thread(start_board, self.workdir / "factory-vfs-sim.img", board_dir)
         except Exception as e:  # noqa: BLE001 - the launcher's own message says what
             raise StepFailed(f"board {i} did not start: {e}") from None
         self.boards.append(vb)
         self.say(f"[bold]board {i}[/bold] {vb.name} on {vb.port} (MicroPython pid {vb.pid}) → site {account} "
                  f"{site_name}")
         try:
-            out = await asyncio.to_thread(
+            out = await in_thread(
                 provision, vb, site=account, fleet_url=handle.http_url, token=token, model=seed.MODEL_CODE,
                 heartbeat_s=HEARTBEAT_S, say=lambda s: self.say("   " + s), warned=self._warned, stop=self.stop,
                 register_timeout_s=REGISTER_TIMEOUT_S)
@@ -326,7 +327,7 @@ class Demo:
             self.say(f"[bold]{seconds:5.1f} s[/bold]  {labels[name]}")
 
         try:
-            times: LeakTimes = await asyncio.to_thread(
+            times: LeakTimes = await in_thread(
                 measure_leak, vb, lambda: self._fleet_seen(handle, dev, seq_before), stop=self.stop,
                 timeout_s=LEAK_TIMEOUT_S, on_change=on_change)
         except Interrupted:

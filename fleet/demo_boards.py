@@ -8,6 +8,8 @@ at once, so nothing keeps the demo from shutting down."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -36,6 +38,32 @@ class StepFailed(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
+
+
+async def in_thread(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """fn(*args, **kw) in a daemon thread. Not asyncio.to_thread: its pool is joined at exit, so
+    Ctrl-C during provisioning waited ~20 s for an mpremote read on a board already stopped."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, error = fn(*args, **kw), None
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
+            result, error = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="demo-" + getattr(fn, "__name__", "step"), daemon=True).start()
+    return await fut
 
 
 def console_tail(vb: VirtualBoard, lines: int = 25) -> str:
