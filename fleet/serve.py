@@ -23,6 +23,7 @@ import uvicorn
 from fleet.api.main import create_app
 from fleet.core.config import Settings, get_settings
 from fleet.runtime import Fleet
+from fleet.tasks import work_orders
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ async def serving(settings: Settings) -> AsyncIterator[ServeHandle]:
     """Start CoAP and HTTP in the running event loop; stop both on exit."""
     fleet = Fleet(settings)
     await fleet.start()
+    work_orders.start(fleet)  # the lifecycle work orders, daily (fleet/tasks/work_orders.py)
     app = create_app(fleet, manage=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
