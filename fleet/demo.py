@@ -243,6 +243,13 @@ class Demo:
         sites = seed.business_sites(self.n_boards)
         for i, (account, name, *_rest) in enumerate(sites, start=1):
             await self.bring_up(handle, i, account, name, token)
+        protected = sum(1 for b in self.summary["boards"] if b["oscore"])
+        if protected == len(self.summary["boards"]):
+            self.say(f"[green]✓[/green] each board holds its own OSCORE key, written at provisioning: every "
+                     "message between it and the fleet is protected end to end (RFC 8613)")
+        else:
+            self.say(f"[yellow]![/yellow] {len(self.summary['boards']) - protected} of the boards speak plain CoAP "
+                     "(the fleet did not offer OSCORE)")
         self.timed("boards", t0)
         self.where_to_look(handle, creds)
 
@@ -289,7 +296,8 @@ class Demo:
         self.summary["boards"].append({
             "name": vb.name, "port": vb.port, "device_id": out.device_id, "uid": out.uid, "site": account,
             "site_name": site_name, "registered_at": out.registered_at, "install_id": install_id,
-            "seconds": round(time.monotonic() - t0, 2), "provision_steps_s": out.seconds,
+            "oscore": "oscore" in out.config, "seconds": round(time.monotonic() - t0, 2),
+            "provision_steps_s": out.seconds,
         })
 
     def where_to_look(self, handle: ServeHandle, creds: seed.Credentials) -> None:

@@ -51,6 +51,7 @@ def test_demo__leak_alarm_and_valve_reach_the_fleet_and_dashboard(tmp_path: Path
     # what the fleet stored, as the summary says
     boards = s["boards"]
     assert [b["site"] for b in boards] == ["CG-0001", "CG-0002"]
+    assert all(b["oscore"] for b in boards)  # each provisioned with its own OSCORE key
     eng = sa.create_engine(f"sqlite:///{keep / 'fleet.db'}")
     try:
         with eng.connect() as c:
@@ -59,6 +60,9 @@ def test_demo__leak_alarm_and_valve_reach_the_fleet_and_dashboard(tmp_path: Path
                     "select d.registered_at, s.account_no, d.asset_id, d.model_code from devices d "
                     "join sites s on s.id = d.site_id where d.device_id = :d"), {"d": b["device_id"]}).one()
                 assert row[0] is not None and row[1] == b["site"] and row[2] is not None and row[3] == "GG-SIM-M4"
+                key = c.execute(sa.text("select version from device_credentials where device_id = :d"),
+                                {"d": b["device_id"]}).one()
+                assert key[0] == 1
             stored = s["store"]
             alarm = c.execute(sa.text("select id, device_id, state, opened_seq, peak_lel from alarms")).all()
             assert [tuple(a) for a in alarm] == [(stored["alarm"]["id"], leak["device_id"], "open",
