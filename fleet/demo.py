@@ -60,26 +60,29 @@ REGISTER_TIMEOUT_S = 60.0
 LEAK_TIMEOUT_S = 45.0  # wait this long for the alarm and the fleet's events (the limit is 30 s)
 MAX_BOARDS = 10
 
-HELP = """Watch gasguard work, end to end, on this machine: nothing to set up, nothing left behind.
+HELP = """Watch gasguard work end to end on this machine: nothing to set up,
+nothing left behind.
 
 What happens (about 30 s, then it keeps running until Ctrl-C):
 
 \b
-1. A fleet service starts: CoAP ingest, HTTP API and dashboard, on SQLite in a temporary
-   folder, on free ports of 127.0.0.1 only.
-2. It is given a city administrator (a random password, printed once), a catalogue model
-   and a township ledger (台账) of gas users in 城关镇.
-3. Virtual boards start: the real firmware on MicroPython, booted from the factory image.
-   Each is provisioned as an installer would (gasguard provision) and registers.
-4. Methane at 40 %LEL (1.6 x the 25 %LEL set point) reaches one board's sensor. Its alarm
-   must fire within 30 s (GB 15322); it closes its gas valve and reports both to the fleet.
-   The measured times are printed, with the dashboard address and how to sign in.
+1. A fleet service starts (CoAP ingest, HTTP API, dashboard) on SQLite
+   in a temporary folder, on free ports of 127.0.0.1 only.
+2. It gets a city administrator (random password, printed once), a
+   catalogue model and a township ledger (台账) of gas users in 城关镇.
+3. Virtual boards start: the real firmware on MicroPython, booted from
+   the factory image. Each is provisioned as an installer would
+   (gasguard provision) and registers with the fleet.
+4. Methane at 40 %LEL (1.6 x the 25 %LEL set point) reaches one board.
+   Its valve closes, its alarm must fire within 30 s (GB 15322), and
+   both reach the fleet. The measured times are printed, then the
+   dashboard address and how to sign in.
 
 \b
-Needs: this checkout's .venv (make demo creates it). Takes about 10 MB of disk while it runs.
+Needs: this checkout's .venv (make demo creates it).
 Examples:
-  gasguard demo                      # run until Ctrl-C
-  gasguard demo --duration 0         # the scripted part only, then exit
+  gasguard demo                     # run until Ctrl-C
+  gasguard demo --duration 0        # the scripted part only, then exit
   gasguard demo --http-port 8080 --keep demo-data
 """
 
@@ -323,8 +326,8 @@ class Demo:
         t0 = self.step(f"A methane leak at {site}")
         seq_before = await asyncio.to_thread(self._last_seq, handle, dev)
         self.say(f"methane at {LEAK_LEL:g} %LEL ({LEAK_LEL / SET_POINT_LEL:.1f} × the {SET_POINT_LEL:g} %LEL set point) "
-                 f"reaches the sensor of {vb.name} (through the board's control socket, as `gasguard sim gas` "
-                 "does). Two paths react: the sensor module's comparator (20 %LEL) has the firmware close the "
+                 f"reaches the sensor of {vb.name} (the board's control interface, the operation `gasguard sim gas` "
+                 "sends). Two paths react: the sensor module's comparator (20 %LEL) has the firmware close the "
                  "valve at once, and the alarm itself is confirmed over 15 s first (GB 15322: a shorter spike "
                  f"must not alarm; at 1.6 × the set point it must within {RESPONSE_LIMIT_S:g} s).")
         labels = {"alarm": "board: alarm (red light)", "buzzer": "board: buzzer on",
