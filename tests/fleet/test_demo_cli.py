@@ -86,13 +86,14 @@ def test_demo__leak_alarm_and_valve_reach_the_fleet_and_dashboard(tmp_path: Path
     assert s["api"]["status"] == 200 and s["api"]["without_credentials"] == 401
     assert [a["id"] for a in s["api"]["alarms"]] == [stored["alarm"]["id"]]
 
-    # the password is printed once, and written nowhere
-    passwords = re.findall(r"password (\S+)", out)
-    pw = [p for p in passwords if len(p) >= 10]
-    assert len(pw) == 1, out
-    assert out.count(pw[0]) == 1
-    assert pw[0] not in summary_file.read_text(encoding="utf-8")
-    assert pw[0] not in (keep / "fleet.log").read_text(encoding="utf-8")
+    # the password and the API token are printed once, and written nowhere
+    pw = [p for p in re.findall(r"password (\S+)", out) if len(p) >= 10]
+    token = re.findall(r"Bearer (ggt_[A-Za-z0-9_-]+)", out)
+    assert len(pw) == 1 and len(token) == 1, out
+    for secret in (pw[0], token[0]):
+        assert out.count(secret) == 1
+        assert secret not in summary_file.read_text(encoding="utf-8")
+        assert secret not in (keep / "fleet.log").read_text(encoding="utf-8")
 
     # a clean shutdown: every MicroPython process gone, no board left announced
     assert s["shutdown"] == {"boards_stopped": 2, "stray_pids": [], "clean": True}
