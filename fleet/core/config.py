@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         gt=0,
         description="how long aiocoap remembers a CON message id for duplicate detection (RFC: 247 s)",
     )
+    coap_ingest: str = Field(default="fast", pattern="^(fast|aiocoap)$",
+                             description="device uplinks: fast = read off the socket (fleet/coap/fastpath.py), "
+                             "aiocoap = through aiocoap's request pipeline")
 
     # OSCORE between devices and the fleet (docs/oscore.md "The fleet's side", docs/security.md).
     oscore_enabled: bool = Field(default=True, description="speak OSCORE with devices; provisioning writes "
