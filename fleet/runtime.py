@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from fleet.coap.client import DeviceClient
+from fleet.coap.fastpath import FastPath, attach
 from fleet.coap.server import CoapServer
 from fleet.core.clock import now
 from fleet.core.config import Settings
@@ -40,6 +41,7 @@ class Fleet:
         self.writer = BatchWriter(self.db, self.ingestor, batch_max=settings.ingest_batch_max,
                                   wait_ms=settings.ingest_batch_wait_ms, on_commit=self._on_commit)
         self.coap: CoapServer | None = None
+        self.fastpath: FastPath | None = None
         self.device_client: DeviceClient | None = None
         self.notify_kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,6 +71,10 @@ class Fleet:
                 raise
             self.coap = coap_server
             assert self.coap.context is not None
+            if self.settings.coap_ingest == "fast":  # device uplinks off aiocoap's pipeline (fleet/coap/fastpath.py)
+                self.fastpath = attach(self.coap.context, FastPath(
+                    self.writer, self.counter, dedup_lifetime_s=self.settings.coap_dedup_lifetime_s,
+                    contexts=getattr(self.coap, "contexts", None)))
             self.device_client = DeviceClient(self.coap.context, timeout_s=self.settings.poll_timeout_s)
         if background:
             for fn in (run_poller, run_housekeeping, run_notifier):
@@ -87,6 +93,7 @@ class Fleet:
         if self.coap is not None:
             await self.coap.stop()
             self.coap = None
+            self.fastpath = None
             self.device_client = None
         try:
             await self.writer.run(self.counter.flush, self.db.sessions)

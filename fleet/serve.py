@@ -57,7 +57,9 @@ async def serving(settings: Settings) -> AsyncIterator[ServeHandle]:
     await fleet.start()
     work_orders.start(fleet)  # the lifecycle work orders, daily (fleet/tasks/work_orders.py)
     app = create_app(fleet, manage=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted sockets of that protocol
+    # number; with 0 every keep-alive response after the first waited ~44 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.http_host, settings.http_port))
@@ -115,17 +117,21 @@ def serve(
     config: Annotated[Path | None, typer.Option("--config", help="TOML config file (also $GASGUARD_CONFIG)")] = None,
     ready_file: Annotated[Path | None, typer.Option("--ready-file", help="write bound ports as JSON here when up")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR")] = "INFO",
+    coap_ingest: Annotated[str | None, typer.Option(
+        "--coap-ingest", help="device uplinks: fast (off the socket) or aiocoap (its request pipeline)")] = None,
 ) -> None:
     """Run the fleet service: CoAP ingest and the HTTP API and dashboard, together."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("coap-server").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        settings = get_settings(config, db=db, coap_port=coap_port, http_port=http_port)
+        settings = get_settings(config, db=db, coap_port=coap_port, http_port=http_port, coap_ingest=coap_ingest)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     try:
+        # asyncio's own loop, not uvloop: aiocoap's recvmsg transport never reads its socket on
+        # uvloop when datagrams arrive while it starts (seen with the benchmark's start-up pings)
         asyncio.run(run(settings, ready_file=ready_file))
     except (OSError, ConnectionError) as e:
         typer.echo(f"error: {e}", err=True)

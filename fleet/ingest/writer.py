@@ -1,9 +1,17 @@
 """The asyncio side of ingest: gather messages into batches, commit them in one worker thread,
 answer each message only after its batch is committed.
 
-Batching rule: the worker takes whatever is queued (up to `ingest_batch_max`); if that is less
-than a full batch it waits up to `ingest_batch_wait_ms` for more, then commits. Under light load a
-message waits about that long; under heavy load batches fill up and the commit cost is shared.
+Batching rule: a batch starts with the first message queued after the previous commit; it is
+committed when it holds `ingest_batch_max` messages or `ingest_batch_wait_ms` after that first
+message, whichever comes first. One batch is in the database thread at a time; what arrives
+meanwhile forms the next one (group commit). Under light load a message waits about the batch
+wait; under heavy load batches fill up and the commit cost is shared.
+
+Why callbacks and a timer, not a queue and a waiting task: a UDP transport hands over one
+datagram per event-loop turn, so a consumer task that waits for "the next item, or the deadline"
+wakes (a task, a timer) once per message. Here a message is one list append; the loop wakes once
+per batch. `enqueue(item, done)` is that path (the CoAP fast path uses it); `submit(item)` wraps
+it in a future for coroutines.
 
 One writer thread: SQLite allows one writer anyway, and on PostgreSQL one connection per ingest
 process keeps row-lock order simple; more throughput comes from more ingest processes.
@@ -30,10 +38,16 @@ from fleet.store.db import Database
 
 log = logging.getLogger(__name__)
 
+Done = Callable[[Result], None]
+
+
+def _unavailable() -> Result:
+    return Result(error=Unavailable("the fleet could not store this message; retry later", reason="store_failed"))
+
 
 class BatchWriter:
-    """Owns one worker task and one database thread. `start()`, then `await submit(item)`;
-    `stop()` finishes what is queued and releases the thread."""
+    """Owns one database thread. `start()`, then `enqueue(item, done)` or `await submit(item)`;
+    `stop()` commits what is queued and releases the thread."""
 
     def __init__(self, database: Database, ingestor: Ingestor, *, batch_max: int = 512, wait_ms: float = 2.0,
                  on_commit: Callable[[list[Item], list[Result]], None] | None = None) -> None:
@@ -42,8 +56,10 @@ class BatchWriter:
         self.batch_max = batch_max
         self.wait_s = wait_ms / 1000.0
         self.on_commit = on_commit
-        self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._pending: list[tuple[Item, Done]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._inflight: asyncio.Future[list[Result]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.batches = 0
         self.messages = 0
@@ -51,25 +67,25 @@ class BatchWriter:
         self.last_batch_s = 0.0
 
     async def start(self) -> None:
-        if self._task is not None:
+        if self._pool is not None:
             raise RuntimeError("BatchWriter already started")
+        self._loop = asyncio.get_running_loop()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-ingest")
-        self._task = asyncio.create_task(self._run(), name="fleet-ingest-writer")
 
     async def stop(self) -> None:
-        """Commit what is queued, then stop the worker and the thread."""
-        if self._task is None:
+        """Commit what is queued, then release the thread."""
+        if self._pool is None:
             return
-        await self._queue.join()
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        self._task = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        while self._pending or self._inflight is not None:
+            if self._inflight is None:
+                self._flush()
+            if self._inflight is not None:
+                await asyncio.wait([self._inflight])  # its answers go out first (done callback)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pool.shutdown(wait=True)
+        self._pool = None
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn(*args)` in the database thread (after nothing: it is not batched). Background
@@ -81,46 +97,65 @@ class BatchWriter:
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        """Messages waiting for a batch (not counting the one being committed)."""
+        return len(self._pending)
 
     async def submit(self, item: Item) -> Result:
         """Queue one message and wait until its batch is committed (or failed)."""
-        if self._task is None:
-            raise RuntimeError("BatchWriter is not running; call start() first")
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((item, fut))
+
+        def done(res: Result) -> None:
+            if not fut.done():
+                fut.set_result(res)
+
+        self.enqueue(item, done)
         return await fut
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            first = await self._queue.get()
-            batch = [first]
-            deadline = loop.time() + self.wait_s
-            while len(batch) < self.batch_max:
-                try:
-                    batch.append(self._queue.get_nowait())
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
-            items = [it for it, _ in batch]
+    def enqueue(self, item: Item, done: Done) -> None:
+        """Queue one message; `done(result)` is called in the loop's thread after its batch is
+        committed (or has failed). Must be called from the loop's thread."""
+        if self._pool is None:
+            raise RuntimeError("BatchWriter is not running; call start() first")
+        self._pending.append((item, done))
+        if self._inflight is not None:
+            return  # the next batch starts when this commit ends
+        if len(self._pending) >= self.batch_max:
+            self._flush()
+        elif self._timer is None:
+            assert self._loop is not None
+            self._timer = self._loop.call_later(self.wait_s, self._flush)
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._inflight is not None or not self._pending or self._pool is None:
+            return
+        batch, self._pending = self._pending[: self.batch_max], self._pending[self.batch_max :]
+        assert self._loop is not None
+        fut = self._loop.run_in_executor(self._pool, self._commit, [it for it, _ in batch])
+        self._inflight = fut
+        fut.add_done_callback(lambda f, b=batch: self._committed(f, b))  # type: ignore[misc]
+
+    def _committed(self, fut: asyncio.Future[list[Result]], batch: list[tuple[Item, Done]]) -> None:
+        self._inflight = None
+        try:
+            results = fut.result()
+        except Exception as e:  # noqa: BLE001 - the writer must survive anything
+            log.error("ingest batch of %d failed unexpectedly: %r", len(batch), e, exc_info=True)
+            results = [_unavailable() for _ in batch]
+        for (_, done), res in zip(batch, results):
             try:
-                results = await loop.run_in_executor(self._pool, self._commit, items)
-            except Exception as e:  # noqa: BLE001 - the worker must survive anything
-                log.error("ingest batch of %d failed unexpectedly: %r", len(items), e, exc_info=True)
-                results = [Result(error=Unavailable("the fleet could not store this message; retry later",
-                                                    reason="store_failed")) for _ in items]
-            for (_, fut), res in zip(batch, results):
-                if not fut.done():
-                    fut.set_result(res)
-                self._queue.task_done()
+                done(res)
+            except Exception:  # noqa: BLE001 - one answer must not stop the others
+                log.exception("ingest: answering a committed message failed")
+        if self._pending:
+            if len(self._pending) >= self.batch_max:
+                self._flush()
+            elif self._timer is None:
+                assert self._loop is not None
+                # these have waited at least the commit already: give the batch the usual wait at most
+                self._timer = self._loop.call_later(self.wait_s, self._flush)
 
     def _commit(self, items: list[Item]) -> list[Result]:
         """In the worker thread: one transaction for the batch, or one per item on failure."""
@@ -151,8 +186,9 @@ class BatchWriter:
                 return res
         except SQLAlchemyError as e:
             log.error("could not store %s from %s: %s", item.kind, item.body.get("dev"), e)
-            return Result(error=Unavailable("the fleet could not store this message; retry later",
-                                            reason="store_failed"), device_id=item.body.get("dev"))
+            res = _unavailable()
+            res.device_id = item.body.get("dev")
+            return res
 
 
 def summary(writer: BatchWriter) -> dict[str, Any]:
