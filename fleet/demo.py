@@ -242,7 +242,8 @@ class Demo:
         self.timed("image", t0)
 
         # --- boards -------------------------------------------------------------------------
-        t0 = self.step(f"{self.n_boards} virtual boards: boot, provision on site, register")
+        t0 = self.step(f"{self.n_boards} virtual board{'s' if self.n_boards > 1 else ''}: boot, provision on site, "
+                       "register")
         sites = seed.business_sites(self.n_boards)
         for i, (account, name, *_rest) in enumerate(sites, start=1):
             await self.bring_up(handle, i, account, name, token)
@@ -456,20 +457,39 @@ class Demo:
         until = "Ctrl-C" if self.duration is None else f"{self.duration:g} s"
         self.step(f"Running until {until}: heartbeats every {HEARTBEAT_S} s, the dashboard reloads every 15 s")
         end = None if self.duration is None else time.monotonic() + self.duration
+        seen = await asyncio.to_thread(self._last_event_id, handle)
+        dead: set[str] = set()
         while end is None or time.monotonic() < end:
             wait = HEARTBEAT_S if end is None else max(0.0, min(HEARTBEAT_S, end - time.monotonic()))
             await asyncio.sleep(wait)
-            self.say(await asyncio.to_thread(self._status_line, handle))
+            lines, seen = await asyncio.to_thread(self._status, handle, seen)
+            for line in lines:
+                self.say(line)
             for vb in self.boards:
-                if not vb.running:
+                if not vb.running and vb.name not in dead:
+                    dead.add(vb.name)
                     self.say(f"[yellow]![/yellow] {vb.name} is not running ({vb.dead_reason or 'stopped'}); "
-                             f"its console:\n{console_tail(vb, 600)}")
+                             f"its console:\n{console_tail(vb, 10)}")
 
     @staticmethod
-    def _status_line(handle: ServeHandle) -> str:
-        """One line per heartbeat interval: who is online, each site's reading and valve, incidents."""
+    def _last_event_id(handle: ServeHandle) -> int:
+        with handle.fleet.db.session() as s:
+            return int(s.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
+
+    @staticmethod
+    def _status(handle: ServeHandle, after_id: int) -> tuple[list[str], int]:
+        """The events stored since the last look, then one line: who is online, each site's
+        reading and valve, open incidents."""
+        lines = []
         with handle.fleet.db.session() as s:
             devices = s.scalars(select(Device).order_by(Device.device_id)).unique().all()
+            names = {d.device_id: d.site.name if d.site else d.device_id for d in devices}
+            for eid, dev, kind, seq, at in s.execute(select(Event.id, Event.device_id, Event.kind, Event.seq,
+                                                            Event.received_at).where(Event.id > after_id)
+                                                     .order_by(Event.id)):
+                after_id = eid
+                lines.append(f"[dim]{at.astimezone().strftime('%H:%M:%S')}[/dim]  event [bold]{kind}[/bold] from "
+                             f"{names.get(dev, dev)}" + (f" (#{seq})" if seq is not None else " (seen by the fleet)"))
             active = s.scalar(select(func.count()).select_from(Alarm).where(Alarm.state.in_(("open", "acknowledged"))))
             online = sum(1 for d in devices if d.online)
             newest = max((d.last_report_at for d in devices if d.last_report_at), default=None)
@@ -477,10 +497,11 @@ class Demo:
             for d in devices:
                 h = d.health or {}
                 valve = {True: "valve open", False: "valve closed"}.get(h.get("valve_open"), "valve ?")
-                parts.append(f"{d.site.name if d.site else d.device_id} {h.get('lel', '—')} %LEL {valve}")
+                parts.append(f"{names[d.device_id]} {h.get('lel', '—')} %LEL {valve}")
         ago = f"{time.time() - newest.timestamp():.0f} s ago" if newest else "never"
-        return (f"[dim]{time.strftime('%H:%M:%S')}[/dim]  {online}/{len(devices)} online · last report {ago} · "
-                + " · ".join(parts) + f" · open incidents {active}")
+        lines.append(f"[dim]{time.strftime('%H:%M:%S')}[/dim]  {online}/{len(devices)} online · last report {ago} · "
+                     + " · ".join(parts) + f" · open incidents {active}")
+        return lines, after_id
 
     async def shutdown_boards(self) -> None:
         if not self.boards:
@@ -491,7 +512,8 @@ class Demo:
         if stray:
             self.c.print(f"[red]MicroPython processes still running after stop: {stray}[/red]")
         else:
-            self.say(f"[dim]{len(self.boards)} boards stopped, no MicroPython process left[/dim]")
+            n = len(self.boards)
+            self.say(f"[dim]{n} board{'s' if n > 1 else ''} stopped, no MicroPython process left[/dim]")
 
 
 def demo(
