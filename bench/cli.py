@@ -10,7 +10,7 @@ import typer
 
 app = typer.Typer(help="Benchmarks and hardware-in-loop rig tests.", no_args_is_help=True)
 
-PERF_SCENARIOS = ("steady", "storm", "restart", "million", "soak", "ablation")
+PERF_SCENARIOS = ("steady", "storm", "restart", "million", "soak", "ablation", "oscore")
 DEFAULT_SCENARIOS = ("steady", "storm", "restart", "million", "soak")
 
 

@@ -11,6 +11,13 @@ asyncio UDP client written for speed, not a CoAP stack:
   rate limit and bursts; devices share a pool of sockets (each its own message-ID space) because
   10,000 sockets would measure the kernel, not the server;
 - a fixed duration, then a drain (retransmissions only), then it stops by itself and writes JSON.
+- OSCORE mode (`"oscore": "KEYS.json"`, RFC 8613): each device has its own security context from
+  aiocoap's oscore module, built from the key file (one entry per device index, the device's
+  side of what `bench.perf.oscore_keys` wrote into the fleet's `device_credentials`). Every
+  request is protected when it is first sent (a new sequence number; a retransmission resends
+  the same bytes, as the firmware does), and every protected answer is unprotected against its
+  request: the codes counted are the inner ones, and an answer that does not verify counts as
+  `oscore_bad_response`. Payloads are still built before the clock starts; protection is not.
 Only loopback targets are accepted: this is a benchmark, not a traffic source.
 """
 
@@ -54,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "ack_timeout": coapwire.ACK_TIMEOUT,  # RFC 7252 default; tests shorten it
     "seed": 1,
     "cpu": None,  # pin this process to one CPU
+    "oscore": None,  # path of a key file (bench.perf.oscore_keys): every request protected
 }
 
 KIND_REG = 0
@@ -68,7 +76,8 @@ _TOKEN = struct.Struct("!I")
 class Req:
     """One confirmable request in flight."""
 
-    __slots__ = ("key", "dev", "kind", "seq", "packet", "t0", "wall0", "deadline", "timeout", "tries", "ep", "token", "main")
+    __slots__ = ("key", "dev", "kind", "seq", "packet", "t0", "wall0", "deadline", "timeout", "tries", "ep", "token", "main",
+                 "rid")
 
     def __init__(self) -> None:
         self.key = 0
@@ -84,6 +93,7 @@ class Req:
         self.ep: Endpoint | None = None
         self.token = b""
         self.main = False
+        self.rid: Any = None  # OSCORE: the request identifiers its answer is checked against
 
 
 class Endpoint(asyncio.DatagramProtocol):
@@ -153,6 +163,8 @@ class LoadGen:
         self.reg_tails: list[bytes] = []
         self.storm: list[tuple[float, int, bytes, int]] = []
         self.storm_pos = 0
+        self.osc: list[Any] | None = None  # per-device OSCORE contexts in OSCORE mode
+        self.inner: dict[bytes, Any] = {}  # plain request tail -> the aiocoap message it protects
 
     # -- building -------------------------------------------------------------------------
     def build(self) -> None:
@@ -171,6 +183,10 @@ class LoadGen:
                 tail = payloads.tail(payloads.PATH_EV, payloads.alarm_event(dev, seq, 4000))
                 self.storm.append((at, dev, tail, seq))
             self.storm.sort()
+        if c["oscore"]:
+            self.osc = oscore_contexts(c["oscore"], self.n)
+            for t in self.hb_tails + self.reg_tails:
+                self.inner[t] = _inner_message(t)
 
     def _take_seq(self, dev: int) -> int:
         self.next_seq[dev] += 1
@@ -182,8 +198,16 @@ class LoadGen:
         ep.mid = (ep.mid + 1) & 0xFFFF
         self.token_ctr = (self.token_ctr + 1) & 0xFFFFFFFF
         token = _TOKEN.pack(self.token_ctr)
+        rid = None
+        if self.osc is not None:
+            inner = self.inner.get(tail)
+            if inner is None:
+                inner = _inner_message(tail)
+            outer, rid = self.osc[dev].protect(inner)
+            tail = coapwire.encode_options([(OPT_OSCORE, outer.opt.oscore)]) + b"\xff" + outer.payload
         packet = _HDR.pack(0x44, coapwire.POST, ep.mid) + token + tail
         r = Req()
+        r.rid = rid
         r.key = ep.base | ep.mid
         r.dev = dev
         r.kind = kind
@@ -291,7 +315,26 @@ class LoadGen:
             self._finish(r, code, data, now)
         self.fill(now)
 
+    def _unprotect(self, r: Req, code: int, data: bytes) -> tuple[int, bytes]:
+        """OSCORE mode: the inner code and payload of a protected answer (a plain one, such as
+        4.01 "Replay detected", is taken as it is)."""
+        from aiocoap import Message
+        from aiocoap.message import Direction
+
+        try:
+            msg = Message.decode(data)
+            if msg.opt.oscore is None:
+                return code, data
+            msg.direction = Direction.INCOMING
+            plain, _ = self.osc[r.dev].unprotect(msg, r.rid)  # type: ignore[index]
+        except Exception:  # noqa: BLE001 - counted, never fatal
+            self.counts["oscore_bad_response"] = self.counts.get("oscore_bad_response", 0) + 1
+            return 0xFF, b""
+        return int(plain.code), b"\x40\x00\x00\x00\xff" + plain.payload if plain.payload else b""
+
     def _finish(self, r: Req, code: int, data: bytes, now: float) -> None:
+        if self.osc is not None and code:
+            code, data = self._unprotect(r, code, data)
         lat = now - r.t0
         self.counts["answered"] += 1
         name = coapwire.code_text(code) if code else "RST"
@@ -463,6 +506,48 @@ class LoadGen:
         if self.alarms:
             result["alarms"] = self.alarms
         return result
+
+
+OPT_OSCORE = 9
+
+
+def oscore_contexts(path: str, n: int) -> list[Any]:
+    """One client-side aiocoap OSCORE context per device, from the key file. Imported late: the
+    plain generator does not load aiocoap."""
+    from aiocoap import oscore as ao
+
+    class BenchContext(ao.CanProtect, ao.CanUnprotect, ao.SecurityContextUtils):
+        alg_aead = ao.algorithms[ao.DEFAULT_ALGORITHM]
+        hashfun = ao.hashfunctions[ao.DEFAULT_HASHFUNCTION]
+
+        def __init__(self, key: dict[str, str]) -> None:
+            self.sender_id = bytes.fromhex(key["sender_id"])
+            self.recipient_id = bytes.fromhex(key["recipient_id"])
+            self.id_context = bytes.fromhex(key["id_context"]) or None
+            self.derive_keys(bytes.fromhex(key["master_salt"]), bytes.fromhex(key["master_secret"]))
+            self.sender_sequence_number = int(key.get("seq", 0))
+            self.recipient_replay_window = ao.ReplayWindow(32, lambda: None)
+            self.recipient_replay_window.initialize_empty()
+            self.echo_recovery = None
+
+        def post_seqnoincrease(self) -> None:
+            pass  # each benchmark run has a fresh fleet database and fresh keys
+
+    with open(path) as f:
+        keys = json.load(f)["devices"]
+    if len(keys) < n:
+        raise SystemExit("loadgen: %s holds keys for %d devices, the run needs %d" % (path, len(keys), n))
+    return [BenchContext(k) for k in keys[:n]]
+
+
+def _inner_message(tail: bytes) -> Any:
+    """The plain request a tail stands for (POST, its options and payload), ready to protect."""
+    from aiocoap import Message
+    from aiocoap.message import Direction
+
+    msg = Message.decode(_HDR.pack(0x40, coapwire.POST, 0) + tail)
+    msg.direction = Direction.OUTGOING
+    return msg
 
 
 def check_target(host: str) -> None:
