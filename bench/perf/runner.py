@@ -22,7 +22,7 @@ from typing import Any
 from bench.perf import machine, report
 from bench.perf.scenarios import SCENARIOS, Ctx
 
-ORDER = ("steady", "storm", "restart", "million", "soak", "ablation")
+ORDER = ("steady", "storm", "restart", "million", "soak", "ablation", "oscore")
 DEFAULT = ("steady", "storm", "restart", "million", "soak")
 
 METHOD = (
