@@ -135,7 +135,7 @@ class LeanIngest(asyncio.DatagramProtocol):
         token = data[4 : 4 + tkl]
         try:
             body = self._decode(kind, data[marker + 1 :])
-        except ValueError as e:
+        except (ValueError, cbor2.CBORDecodeError) as e:  # cbor2 6: CBORDecodeError is not a ValueError
             self.stats["bad_input"] += 1
             self._reply(addr, mid, token, 0x80, str(e).encode()[:200], key)
             return True

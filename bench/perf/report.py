@@ -33,13 +33,14 @@ def markdown(rep: dict[str, Any]) -> str:
         "",
         "| headline | value |",
         "|---|---|",
-        "| fleet ingest, answered msgs/s | %s |" % _fmt(rep.get("ingest_msgs_per_s")),
+        "| fleet ingest (fast path, the default), answered msgs/s | %s |" % _fmt(rep.get("ingest_msgs_per_s")),
         "| bare aiocoap baseline, msgs/s | %s |" % _fmt(rep.get("baseline_msgs_per_s")),
         "| ratio fleet / baseline | %s |" % _fmt(rep.get("ratio")),
         "| p99 ack latency at half the max rate, ms | %s |" % _fmt(rep.get("p99_ack_ms")),
         "| p99 ack latency saturated, ms | %s |" % _fmt(rep.get("p99_ack_ms_saturated")),
-        "| proposal (bench/perf/proto_ingest.py), msgs/s and ratio | %s (%sx) |" % (
-            _fmt(rep.get("proposal_msgs_per_s")), _fmt(rep.get("proposal_ratio"))),
+        "| fleet with its aiocoap ingest path, msgs/s and ratio to the baseline | %s (%sx) |" % (
+            _fmt(rep.get("aiocoap_path_msgs_per_s")), _fmt(rep.get("aiocoap_path_ratio"))),
+        "| fast path / aiocoap path | %s |" % _fmt(rep.get("fast_over_aiocoap_path")),
         "",
         "## Goals",
         "",
@@ -74,7 +75,7 @@ def markdown(rep: dict[str, Any]) -> str:
             lines += ["Skipped: %s" % res["skipped"], ""]
             continue
         if name == "steady":
-            runs = ("baseline", "fleet", "fleet_half_rate", "proposal", "proposal_half_rate")
+            runs = ("baseline", "fleet", "fleet_half_rate", "fleet_aiocoap")
             lines += ["| run | answered msgs/s | server CPU µs/msg | retransmissions | lost | kernel UDP drops |", "|---|---|---|---|---|---|"]
             for key in runs:
                 if key in res:
@@ -90,10 +91,10 @@ def markdown(rep: dict[str, Any]) -> str:
             if "store" in res:
                 lines += ["", "Store after the max-rate run: %s; every acknowledged message stored: %s." % (
                     res["store"]["after_max_run"], _fmt(res["store"]["every_ack_stored"]))]
-            if "proposal_store" in res:
-                lines += ["", "Proposal (bench/perf/proto_ingest.py, not the fleet): %s msgs/s, %sx the baseline; store %s; every "
-                          "acknowledged message stored: %s." % (_fmt(res["proposal_msgs_per_s"]), _fmt(res["proposal_ratio"]),
-                                                                res["proposal_store"]["after_max_run"], _fmt(res["proposal_store"]["every_ack_stored"]))]
+            if "aiocoap_path_store" in res:
+                lines += ["", "Fleet with `--coap-ingest aiocoap`: %s msgs/s, %sx the baseline; store %s; every "
+                          "acknowledged message stored: %s." % (_fmt(res["aiocoap_path_msgs_per_s"]), _fmt(res["aiocoap_path_ratio"]),
+                                                                res["aiocoap_path_store"]["after_max_run"], _fmt(res["aiocoap_path_store"]["every_ack_stored"]))]
             if "profile" in res and res["profile"].get("self_pct"):
                 lines += ["", "Where the fleet's time went (py-spy --gil, %d samples), self time by package: %s." % (
                     res["profile"]["samples"], ", ".join("%s %s %%" % (k, v) for k, v in res["profile"].get("self_by_package_pct", [])[:10])),

@@ -124,8 +124,9 @@ def run(scenarios: list[str], json_path: Path, md_path: Path | None, smoke: bool
     rep["ratio"] = st.get("ratio")
     rep["p99_ack_ms"] = st.get("p99_ack_ms_half_rate")
     rep["p99_ack_ms_saturated"] = st.get("p99_ack_ms_saturated")
-    rep["proposal_msgs_per_s"] = st.get("proposal_msgs_per_s")
-    rep["proposal_ratio"] = st.get("proposal_ratio")
+    rep["aiocoap_path_msgs_per_s"] = st.get("aiocoap_path_msgs_per_s")
+    rep["aiocoap_path_ratio"] = st.get("aiocoap_path_ratio")
+    rep["fast_over_aiocoap_path"] = st.get("fast_over_aiocoap_path")
     rep["goals"] = goals(rep)
     rep["postgres_databases"] = list(ctx.pg_databases)
     if not os.environ.get("GASGUARD_BENCH_KEEP"):

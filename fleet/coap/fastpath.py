@@ -23,7 +23,8 @@ the benchmark without aiocoap: there anything it does not take is answered 4.04 
 What it keeps of the protocol (RFC 7252):
 - message-layer de-duplication of CON messages (§4.5): (peer, message ID) -> the response bytes,
   for `coap_dedup_lifetime_s` (the same setting aiocoap uses) and at most `dedup_max` entries,
-  oldest dropped first: ~200 bytes an entry instead of aiocoap's ~2.4 KB. A retransmission that
+  oldest dropped first: ~470 bytes an entry (tracemalloc, address tuple included) instead of
+  aiocoap's ~2.4 KB. A retransmission that
   arrives while its batch commits is ignored (its ack is on the way); a later one gets the very
   same response again, and the store sees the message once. A message whose commit failed
   (5.03) is forgotten, so the device's retry is processed afresh;
@@ -75,9 +76,9 @@ CON, NON, ACK, RST = 0, 1, 2, 3
 POST = 0x02
 NOT_FOUND = 0x84  # 4.04
 RCVBUF_BYTES = 4 << 20  # the kernel caps it at net.core.rmem_max (4 MB here); see docs/performance.md
-DEDUP_MAX = 200_000  # entries: ~40 MB at worst; 13 s of 15,000 msgs/s
+DEDUP_MAX = 150_000  # entries: ~70 MB at worst; the default 15 s lifetime at 10,000 msgs/s
 CF_TEXT = 0
-_MISSING = object()
+MISSING = object()
 _PLAIN = (int, float, str, bytes, bool, type(None))
 
 
@@ -98,9 +99,9 @@ class DedupCache:
         return len(self._entries)
 
     def get(self, key: Any) -> Any:
-        """The cached response, None while in progress, `_MISSING` when not remembered."""
+        """The cached response, None while in progress, `MISSING` when not remembered."""
         entry = self._entries.get(key)
-        return _MISSING if entry is None else entry[1]
+        return MISSING if entry is None else entry[1]
 
     def reserve(self, key: Any, t: float, response: bytes | None = None) -> None:
         self._entries[key] = (t, response)
@@ -250,7 +251,7 @@ class FastPath(asyncio.DatagramProtocol):
             return self._hand_over()
         key = (addr, data[2], data[3])
         cached = self.dedup.get(key)
-        if cached is not _MISSING:
+        if cached is not MISSING:
             self.duplicates += 1
             self.taken += 1
             if cached is not None:
