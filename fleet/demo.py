@@ -29,6 +29,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import func, select
@@ -196,15 +197,20 @@ class Demo:
                 self.c.print("\n[yellow]interrupted[/yellow] before the demo finished.")
                 code = 130
         except StepFailed as e:
-            self.summary["ok"] = False
             self.summary["error"] = e.message
             self.c.print()
-            self.c.print(Panel(e.message + (f"\n\n{e.detail}" if e.detail else ""), title="[red]demo failed",
+            self.c.print(Panel(escape(e.message + (f"\n\n{e.detail}" if e.detail else "")), title="[red]demo failed",
                                border_style="red", expand=False), highlight=False)
             code = 1
         except OSError as e:
             self.summary["error"] = str(e)
-            self.c.print(f"[red]error:[/red] {e}", highlight=False)
+            self.c.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+            code = 1
+        except Exception as e:  # noqa: BLE001 - our own fault: say so, the traceback goes to the log
+            log.exception("the demo failed")
+            self.summary["error"] = f"{type(e).__name__}: {e}"
+            self.c.print(f"[red]demo failed (a bug of the demo):[/red] {escape(type(e).__name__ + ': ' + str(e))}; "
+                         f"the traceback is in {self.workdir / 'fleet.log'} (use --keep DIR to keep it)", highlight=False)
             code = 1
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -468,8 +474,8 @@ class Demo:
             for vb in self.boards:
                 if not vb.running and vb.name not in dead:
                     dead.add(vb.name)
-                    self.say(f"[yellow]![/yellow] {vb.name} is not running ({vb.dead_reason or 'stopped'}); "
-                             f"its console:\n{console_tail(vb, 10)}")
+                    self.say(f"[yellow]![/yellow] {vb.name} is not running ({escape(vb.dead_reason or 'stopped')}); "
+                             f"its console:\n{escape(console_tail(vb, 10))}")
 
     @staticmethod
     def _last_event_id(handle: ServeHandle) -> int:
@@ -541,6 +547,8 @@ def demo(
     code = 1
     try:
         code = asyncio.run(run.run())
+    except KeyboardInterrupt:  # before the demo's own handler was in place
+        code = 130
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from boards.sim.board import VirtualBoard
 from fleet.provision.steps import TITLES, Options, Outcome, Provisioner, Reporter
 
@@ -105,12 +107,12 @@ class _StepReporter(Reporter):
         self.warned = warned
 
     def done(self, name: str, detail: str) -> None:
-        self.say(f"[green]✓[/green] {TITLES[name]}: [dim]{detail}[/dim]")
+        self.say(f"[green]✓[/green] {TITLES[name]}: [dim]{escape(detail)}[/dim]")
 
     def warn(self, text: str) -> None:
         if text not in self.warned:
             self.warned.add(text)
-            self.say(f"[yellow]![/yellow] [dim]{text}[/dim]")
+            self.say(f"[yellow]![/yellow] [dim]{escape(text)}[/dim]")
 
 
 class _SharedHostProvisioner(Provisioner):
