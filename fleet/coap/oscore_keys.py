@@ -205,9 +205,10 @@ class DeviceContexts:
                 self._missed[kid] = t + MISS_TTL_S  # same key: the kid context was simply wrong
                 return current
             ctx = self._build(row)
+            # as load_all: the window is in memory only from now on, so a crash leaves it unknown
             session.execute(update(DeviceCredential).where(
                 DeviceCredential.id == row.id, DeviceCredential.version == row.version).values(
-                seq_limit=ctx.seq_limit, replay_state="unknown" if row.replay_state != "new" else "new"))
+                seq_limit=ctx.seq_limit, replay_state="unknown"))
             session.commit()
         log.info("OSCORE: context of %s (key version %d) loaded (%s)", ctx.device_id, ctx.version, reason)
         self._add(ctx)

@@ -275,3 +275,43 @@ def test_oscore__clear_rows_sealed__wrong_or_missing_key_named(tmp_path: Path) -
     assert (tmp_path / "dev" / "credential.key").exists()
     assert box_from_settings(make_settings(f"sqlite:///{tmp_path}/dev/fleet.db")).key == dev_box.key
     db.dispose()
+
+
+def test_oscore__key_issued_after_start__rekey_while_running(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fleet.db"
+    upgrade(url)
+    db = Database(url)
+
+    async def main() -> None:
+        fleet = Fleet(make_settings(url))
+        await fleet.start(background=False)
+        port = fleet.coap_port
+        assert port is not None
+        devs: list[OscoreDevice] = []
+        try:
+            old = await OscoreDevice(A, port, device_context(tmp_path / "v1", issue_key(db, A))).start()
+            devs.append(old)
+            await old.register()  # a key the running fleet had not loaded: found in the database
+            with db.session() as s:  # the installer re-keys the board (new secret and ID Context)
+                _, tok = service.issue_token(s, installer="Wang Wei", issued_by="op1")
+                osc2 = service.device_key(s, device_id=A, uid=A[3:], token=tok, rekey=True).oscore
+                s.commit()
+            assert osc2 is not None
+            new = await OscoreDevice(A, port, device_context(tmp_path / "v2", osc2)).start()
+            devs.append(new)
+            await new.register(boot=2)
+            assert (await new.event("boot"))["seq"] == 1
+            assert fleet.coap.contexts.for_device(A).version == 2  # type: ignore[union-attr]
+            r = await raw(port, protected_event(old.sc, A, 9)[0])  # the old key is gone
+            assert (r.code, r.payload) == (Code.UNAUTHORIZED, b"Security context not found")
+            assert stored_events(db, A) == [1]
+        finally:
+            for d in devs:
+                await d.stop()
+            await fleet.stop()
+
+    asyncio.run(main())
+    with db.session() as s:
+        row = s.scalars(select(DeviceCredential)).one()
+        assert row.version == 2 and row.replay_state.startswith("w:") and row.oscore_since is not None
+    db.dispose()
