@@ -79,7 +79,7 @@ RCVBUF_BYTES = 4 << 20  # the kernel caps it at net.core.rmem_max (4 MB here); s
 DEDUP_MAX = 150_000  # entries: ~70 MB at worst; the default 15 s lifetime at 10,000 msgs/s
 CF_TEXT = 0
 MISSING = object()
-_PLAIN = (int, float, str, bytes, bool, type(None))
+_PLAIN = frozenset((int, float, str, bytes, bool, type(None)))
 
 
 class DedupCache:
@@ -155,14 +155,32 @@ def _cf_option(cf: int) -> bytes:
 
 
 def _is_plain(v: Any) -> bool:
-    t = type(v)
-    if t in _PLAIN:
-        return True
-    if t is list:
-        return all(_is_plain(x) for x in v)
-    if t is dict:
-        return all(type(k) in _PLAIN and _is_plain(x) for k, x in v.items())
-    return False
+    """Only what protocol.cbor also returns: no tags, undefined or simple values (an iterative
+    walk: a heartbeat is a list of ~10 small maps)."""
+    stack = [v]
+    scalar = _PLAIN
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t is dict:
+            for k, y in x.items():
+                ty = type(y)
+                if type(k) not in scalar:
+                    return False
+                if ty is dict or ty is list:
+                    stack.append(y)
+                elif ty not in scalar:
+                    return False
+        elif t is list:
+            for y in x:
+                ty = type(y)
+                if ty is dict or ty is list:
+                    stack.append(y)
+                elif ty not in scalar:
+                    return False
+        elif t not in scalar:
+            return False
+    return True
 
 
 def decode(kind: str, payload: bytes) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def test_event__same_device_and_seq_in_new_messages__acked_each_time_stored_once
         assert s.scalar(select(func.count()).select_from(Event).where(Event.device_id == DEV, Event.seq == 7)) == 1
 
 
-def test_heartbeats__stored_as_the_orm_path_stores_them(sqlite_db: Database) -> None:
+def test_heartbeats__stored_as_the_orm_path_stores_them(db: Database) -> None:
     """The first heartbeat of a registered device goes through the ORM (it comes online); the next
     ones through the executemany path: same rows, same ack."""
 
@@ -124,9 +124,9 @@ def test_heartbeats__stored_as_the_orm_path_stores_them(sqlite_db: Database) -> 
                                                                                mid=700 + i, cf=112))).payload))
         return acks
 
-    acks = with_fleet(sqlite_db, body)
+    acks = with_fleet(db, body)
     assert all(set(a) == {"st", "pc"} and a["pc"] == 0 for a in acks)
-    with sqlite_db.session() as s:
+    with db.session() as s:
         rows = s.scalars(select(Reading).order_by(Reading.id)).all()
         assert [(r.lel, r.uptime_s, r.alarm, r.valve) for r in rows] == [(1.5, 100, 0, 0), (2.5, 101, 0, 0), (3.5, 102, 0, 0)]
         d = s.scalars(select(Device).where(Device.device_id == DEV)).one()
