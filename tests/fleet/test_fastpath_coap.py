@@ -210,3 +210,26 @@ def test_plain_uplink_of_a_device_that_speaks_oscore__refused_by_the_aiocoap_pat
     assert handed == 2
     with sqlite_db.session() as s:
         assert s.scalar(select(func.count()).select_from(Reading)) == 0
+
+
+def test_failed_commit__5_03_nothing_cached_and_the_retransmission_is_stored(sqlite_db: Database) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    async def body(fleet: Fleet, peer: Peer) -> tuple[aiocoap.Message, aiocoap.Message]:
+        await register(peer)
+        real = fleet.ingestor.process
+
+        def broken(*_a: Any, **_k: Any) -> Any:
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+        fleet.ingestor.process = broken  # type: ignore[method-assign]
+        ev = con_post("gg/ev", messages.encode("event", ff.event(DEV, 4, "boot")), mid=880)
+        first = reply(await peer.ask(ev))
+        fleet.ingestor.process = real  # type: ignore[method-assign]
+        return first, reply(await peer.ask(ev))  # the device's retransmission: same message id
+
+    first, again = with_fleet(sqlite_db, body)
+    assert first.code == Code.SERVICE_UNAVAILABLE and first.payload == b"the fleet could not store this message; retry later"
+    assert again.code == Code.CHANGED and messages.decode("ack", again.payload)["seq"] == 4
+    with sqlite_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.seq == 4)) == 1
