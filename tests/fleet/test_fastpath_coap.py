@@ -233,3 +233,38 @@ def test_failed_commit__5_03_nothing_cached_and_the_retransmission_is_stored(sql
     assert again.code == Code.CHANGED and messages.decode("ack", again.payload)["seq"] == 4
     with sqlite_db.session() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.seq == 4)) == 1
+
+
+def test_standalone_socket__ingests_and_answers_anything_else_4_04(sqlite_db: Database) -> None:
+    """FastPath as a DatagramProtocol of its own (no aiocoap behind it), as the benchmark can run it."""
+    from fleet.coap.fastpath import FastPath
+    from fleet.core.config import Settings
+    from fleet.ingest.core import Ingestor
+    from fleet.ingest.counters import ErrorCounter
+    from fleet.ingest.writer import BatchWriter
+
+    async def main() -> tuple[aiocoap.Message, aiocoap.Message, bool]:
+        writer = BatchWriter(sqlite_db, Ingestor(Settings(db=sqlite_db.url)))
+        await writer.start()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: FastPath(writer, ErrorCounter()),
+                                                           local_addr=("127.0.0.1", 0))
+        peer = Peer(transport.get_extra_info("sockname")[1])
+        try:
+            reg = reply(await register(peer))
+            wkc = aiocoap.Message(code=Code.GET, uri_path=(".well-known", "core"))
+            wkc.mtype, wkc.mid, wkc.token = aiocoap.CON, 5, b"\x05"
+            other = reply(await peer.ask(wkc.encode()))
+            ack_dropped = await peer.silent(bytes.fromhex("60000005"))  # an empty ACK: nothing to answer
+            return reg, other, ack_dropped
+        finally:
+            peer.close()
+            transport.close()
+            await writer.stop()
+
+    reg, other, ack_dropped = asyncio.run(main())
+    assert reg.code == Code.CHANGED and messages.decode("ack", reg.payload)["pc"] == 0
+    assert other.code == Code.NOT_FOUND and other.payload == b"handled by the aiocoap server only" and other.mid == 5
+    assert ack_dropped
+    with sqlite_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Device)) == 1
