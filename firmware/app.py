@@ -31,10 +31,18 @@ from firmware.sensor import Sensor
 from firmware.valve import SRC_COMMAND, SRC_POWER, Valve
 
 FW_VERSION = "0.1.0"
+NET_TASKS = ("coap", "report")
+NET_OOM_LIMIT = 3  # MemoryErrors in the network tasks before reporting pauses
+# what only reporting imports: forgotten when it pauses, so the collector can free it
+NET_MODULES = ("firmware.coapnet", "firmware.reporter", "firmware.resources", "firmware.coap")
+NET_PACKAGES = ("protocol", "firmware.oscore")
 
 
 def _log(msg):
-    print("gasguard:", msg)
+    try:
+        print("gasguard:", msg)
+    except MemoryError:
+        pass  # a log line is never worth a crash
 
 
 class _NoPin:
@@ -62,6 +70,11 @@ class App:
         self.endpoint = None
         self._last_sample = self.t0
         self._dead = False
+        self._net_oom = 0  # network-task MemoryErrors since reporting (re)started
+        self.net_sheds = 0
+        self._epoch = (0, 0)  # (uptime, fleet time) when reporting was last paused
+        self._epoch_at = self.t0
+        self.commands = None
         self.reset_cause = port.reset_cause(self.m)
         if settings is None:
             from firmware import config as config_mod
@@ -206,8 +219,14 @@ class App:
 
     # -- events, health ----------------------------------------------------------------------
     def _times(self):
-        up = port.ticks_diff(self.clock(), self.t0) // 1000
-        t = self.reporter.epoch() if self.reporter is not None else 0
+        now = self.clock()
+        up = port.ticks_diff(now, self.t0) // 1000
+        if self.reporter is not None:
+            t = self.reporter.epoch()
+        elif self._epoch[1]:
+            t = self._epoch[1] + port.ticks_diff(now, self._epoch_at) // 1000
+        else:
+            t = 0
         return up, t
 
     def _on_storage_error(self, why):
@@ -234,7 +253,10 @@ class App:
             if self.reporter is not None:
                 self.reporter.kick()
         except Exception as e:  # noqa: BLE001
-            _log("event %s lost: %r" % (kind, e))
+            try:
+                _log("event %s lost: %r" % (kind, e))
+            except MemoryError:
+                pass
 
     def health(self):
         up, t = self._times()
@@ -320,6 +342,14 @@ class App:
             if adc is not None:
                 try:
                     raw = adc.read_u16()
+                except MemoryError:
+                    # not the ADC's fault: another task filled the heap. Collect and read again
+                    # (a real ESP32 ADC read allocates nothing; a driver or simulator may).
+                    port.collect()
+                    try:
+                        raw = adc.read_u16()
+                    except Exception:  # noqa: BLE001
+                        raw = -1
                 except Exception:  # noqa: BLE001 - an ADC failure is a fault, not a crash
                     raw = -1
             det.sample(raw, now)
@@ -374,11 +404,69 @@ class App:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - restart it; detection must go on
-                self.crashes[name] = self.crashes.get(name, 0) + 1
-                _log("task %s crashed (%d): %r" % (name, self.crashes[name], e))
-                if hasattr(sys, "print_exception"):
-                    sys.print_exception(e)
-                await port.sleep_ms(500)
+                n = self.crashes.get(name, 0) + 1
+                self.crashes[name] = n
+                pause = 500
+                if isinstance(e, MemoryError):
+                    # the heap is short: give it back before anything else allocates
+                    e = None
+                    port.collect()
+                    if name in NET_TASKS:
+                        self._net_oom += 1
+                        if self._net_oom >= NET_OOM_LIMIT:
+                            self._shed_network()
+                            return
+                try:  # the log costs memory too: the first few, then every hundredth
+                    if n <= 3 or n % 100 == 0:
+                        _log("task %s crashed (%d): %r" % (name, n, e or "MemoryError"))
+                        if e is not None and hasattr(sys, "print_exception"):
+                            sys.print_exception(e)
+                except MemoryError:
+                    pass
+                await port.sleep_ms(pause)
+
+    def _shed_network(self, started=True):
+        """Reporting could not get memory (again and again, or not even to start): stop it
+        and give its memory to detection, which never depends on it. Events stay on flash;
+        reporting starts again after `net_retry_s` (docs/firmware.md, memory)."""
+        if started and self.reporter is None and self.endpoint is None:
+            return
+        if self.reporter is not None:
+            self._epoch = self._times()  # keep the fleet's time for event stamps meanwhile
+            self._epoch_at = self.clock()
+        for part in (self.reporter, self.endpoint):
+            if part is not None:
+                try:
+                    part.deinit()  # their tasks end by themselves
+                except Exception:  # noqa: BLE001
+                    pass
+        self.reporter = None
+        self.endpoint = None
+        self.commands = None
+        _forget(*NET_MODULES)
+        _forget(*[k for k in sys.modules if k.split(".")[0] in NET_PACKAGES
+                  or k.startswith(NET_PACKAGES[1])])
+        port.collect()
+        self.net_sheds += 1
+        _log("reporting paused: no memory (%d); retry in %d s" % (self.net_sheds, self.s.net_retry_s))
+        self.tasks.append(asyncio.create_task(self._net_retry()))
+
+    async def _net_retry(self):
+        await port.sleep_ms(2000)  # the network tasks end by themselves meanwhile
+        self.tasks = [t for t in self.tasks if not t.done()]  # done tasks hold their coroutines
+        port.collect()
+        await port.sleep_ms(self.s.net_retry_s * 1000)
+        if self._dead or self.endpoint is not None:
+            return
+        self._net_oom = 0
+        self._start_network()
+        self._spawn_network()
+
+    def _spawn_network(self):
+        if self.endpoint is not None:
+            spawn = asyncio.create_task
+            self.tasks.append(spawn(self._supervise("coap", self.endpoint.run)))
+            self.tasks.append(spawn(self._supervise("report", self.reporter.run)))
 
     def _start_network(self):
         s = self.s
@@ -386,6 +474,7 @@ class App:
             _log("no fleet configured: detection only")
             return
         port.collect()  # the reporting stack is the largest import: start it on a tidy heap
+        sock = None
         try:
             from firmware.coapnet import Endpoint
             from firmware.reporter import Commands, Reporter
@@ -405,6 +494,16 @@ class App:
             self.reporter = Reporter(self.endpoint, self.outbox, remote, self.registration,
                                      self.health, self.commands, s.heartbeat_s, self.clock,
                                      log=_log)
+        except MemoryError:
+            # reporting does not fit beside detection now: pause it, as after a crash
+            if sock is not None and self.endpoint is None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+            self.endpoint = None
+            self.reporter = None
+            self._shed_network(started=False)
         except Exception as e:  # noqa: BLE001 - no network: detection goes on without it
             _log("network not started: %r" % (e,))
             if hasattr(sys, "print_exception"):
@@ -456,9 +555,7 @@ class App:
         self.tasks.append(spawn(self._supervise("sample", self._sample)))
         self.tasks.append(spawn(self._supervise("indicate", self._indicate)))
         self.tasks.append(spawn(self._supervise("valve", self.valve.run)))
-        if self.endpoint is not None:
-            self.tasks.append(spawn(self._supervise("coap", self.endpoint.run)))
-            self.tasks.append(spawn(self._supervise("report", self.reporter.run)))
+        self._spawn_network()
         if self.s.compensation and "th_sda" in self.s.pins and "th_scl" in self.s.pins:
             self.tasks.append(spawn(self._supervise("climate", self._climate)))
         if self.wdt is not None:
@@ -489,14 +586,13 @@ class App:
 
 def _forget(*names):
     # drop modules from sys.modules and from their package, so the collector can free them
-    import firmware
-
     for name in names:
         sys.modules.pop(name, None)
-        short = name.rsplit(".", 1)[-1]
-        if hasattr(firmware, short):
+        pkg, _, short = name.rpartition(".")
+        parent = sys.modules.get(pkg)
+        if parent is not None and hasattr(parent, short):
             try:
-                delattr(firmware, short)
+                delattr(parent, short)
             except (AttributeError, TypeError):
                 pass
 

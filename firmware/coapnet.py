@@ -42,6 +42,7 @@ from firmware.port import ticks_add, ticks_diff, ticks_ms
 from protocol import coap_numbers as N
 
 _DEDUP = 16  # remembered incoming exchanges
+NO_MEMORY_LIMIT = 10  # receives in a row without memory before run() gives up (about 2 s)
 
 
 class Resource:
@@ -361,21 +362,36 @@ class Endpoint:
     # -- the task ------------------------------------------------------------------------
     async def run(self, poll_ms=20):
         """Receive and retransmit until deinit(). The socket is polled: it is non-blocking
-        and the same code runs on ESP32, the Unix port and CPython."""
+        and the same code runs on ESP32, the Unix port and CPython. A receive buffer is
+        allocated only when a datagram is waiting, so an idle endpoint allocates nothing; with
+        no memory for one, the datagram stays queued in the stack and we give the heap time."""
         sock = self.sock
+        readable = port.readable(sock)
+        short = 0  # receives in a row that found no memory
         while not self._dead:
             got = False
-            try:
-                data, remote = sock.recvfrom(1280)
-                got = True
-            except OSError:
-                pass
+            if readable():
+                try:
+                    data, remote = sock.recvfrom(1280)
+                    got = True
+                    short = 0
+                except OSError:
+                    pass
+                except MemoryError:
+                    self.stats["no_memory"] = self.stats.get("no_memory", 0) + 1
+                    short += 1
+                    if short >= NO_MEMORY_LIMIT:
+                        raise  # the app's supervisor decides (it pauses reporting)
+                    port.collect()
+                    await port.sleep_ms(poll_ms * 10)
+                    continue
             if got:
                 try:
                     self.datagram(data, remote)
                 except Exception as e:  # noqa: BLE001 - one bad datagram must not stop us
                     if self.log:
                         self.log("coap: datagram failed: %r" % (e,))
+                data = remote = None
             self.tick()
             if not got:
                 await port.sleep_ms(poll_ms)

@@ -27,6 +27,7 @@ class Settings:
         self.fleet_host = ""
         self.fleet_port = 5683
         self.heartbeat_s = 300
+        self.net_retry_s = 300  # reporting paused for lack of memory starts again after this
         self.bind_port = 5683
         self.coap = {}
         self.oscore = None
@@ -211,6 +212,7 @@ def read_config(s, c, fname="config.json"):
     r.text(f, "host", "fleet.host", "fleet_host", maxlen=253)
     r.num(f, "port", "fleet.port", 1, 65535, "fleet_port", integer=True)
     r.num(c, "heartbeat_s", "heartbeat_s", 5, 86400, "heartbeat_s", integer=True)
+    r.num(c, "net_retry_s", "net_retry_s", 10, 86400, "net_retry_s", integer=True)
     w = r.section(c, "wifi")
     r.text(w, "ssid", "wifi.ssid", "wifi_ssid")
     r.text(w, "key", "wifi.key", "wifi_key")

@@ -152,6 +152,32 @@ def mem_free():
         return 0
 
 
+def _always():
+    return True
+
+
+def readable(sock):
+    """A function that tells whether `sock` has data waiting. On MicroPython it allocates
+    nothing (ipoll iterates the poller itself), so a task can ask every few ms for free.
+    What cannot be polled counts as always readable: its recv raises OSError when empty."""
+    try:
+        import select
+
+        p = select.poll()
+        p.register(sock, select.POLLIN)
+    except (ImportError, AttributeError, TypeError, ValueError, OSError):
+        return _always
+    if hasattr(p, "ipoll"):
+
+        def ready():
+            for _ in p.ipoll(0):
+                return True
+            return False
+
+        return ready
+    return lambda: bool(p.poll(0))
+
+
 def collect():
     try:
         import gc

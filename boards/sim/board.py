@@ -54,7 +54,7 @@ from boards.sim.netproxy import NetProxy
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
 RUNTIME = DEVICE_DIR / "runtime.py"
-DEFAULT_HEAP = os.environ.get("GASGUARD_SIM_HEAPSIZE", "256k")  # ~68 KB go to the sim itself
+DEFAULT_HEAP = os.environ.get("GASGUARD_SIM_HEAPSIZE", "320k")  # docs/boards.md "Heap"
 WDT_GRACE_MS = 300       # feeds are reported at most every 100 ms
 CTRL_C_DEBOUNCE_S = 0.05  # two SIGINTs before the first is handled kill the Unix port
 
@@ -438,7 +438,9 @@ class VirtualBoard:
     def _send_child(self, msg: dict[str, Any]) -> None:
         if self._child_addr is not None:
             try:
-                self._ctl.sendto(json.dumps(msg).encode(), self._child_addr)
+                # newline-framed: the board reads whatever is queued into one preallocated
+                # buffer (runtime.Link) and splits it, so it never needs a large free block
+                self._ctl.sendto(json.dumps(msg).encode() + b"\n", self._child_addr)
             except OSError:
                 pass
 

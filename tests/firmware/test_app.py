@@ -348,3 +348,53 @@ def test_app__power_cut_closes_the_valve_by_itself_and_the_boot_reports_it():
     ks = kinds(root)
     assert ks[-3:] == ["boot", "power_back", "valve_closed"]
     assert events(root)[-3]["boot"] == 1
+
+
+def test_app__network_out_of_memory_pauses_reporting_and_detection_goes_on():
+    import asyncio
+    import sys
+
+    m, root = fresh()
+    app = App(root, machine=m, maint=True, clock=m.sim.now_ms)
+    stopped = []
+
+    class Part:
+        def __init__(self, name):
+            self.name = name
+
+        def deinit(self):
+            stopped.append(self.name)
+
+        def epoch(self):
+            return 1800000000  # the fleet's time, as the reporter last knew it
+
+    app.endpoint, app.reporter = Part("endpoint"), Part("reporter")
+    import protocol.paths  # noqa: F401 - reporting's imports, to be forgotten
+
+    async def no_memory():
+        raise MemoryError("memory allocation failed, allocating 1280 bytes")
+
+    async def go():
+        await app._supervise("coap", no_memory)  # returns once reporting is paused
+        app.detector.sample(app.adc.read_u16(), m.sim.now_ms())
+
+    saved = dict(sys.modules)
+    if hasattr(asyncio, "new_event_loop"):
+        asyncio.new_event_loop()
+    try:
+        asyncio.run(go())
+        gone = "protocol.paths" not in sys.modules
+    finally:
+        app._dead = True
+        # put the forgotten modules back: the rest of this test process still uses them
+        for name in saved:
+            sys.modules[name] = saved[name]
+            pkg, _, short = name.rpartition(".")
+            if pkg in saved:
+                setattr(saved[pkg], short, saved[name])
+    assert sorted(stopped) == ["endpoint", "reporter"]
+    assert app.endpoint is None and app.reporter is None and app.net_sheds == 1
+    assert app.crashes["coap"] == 3
+    assert gone
+    assert app.detector.samples == 1
+    assert app._times()[1] >= 1800000000  # event times go on from the fleet's last known time

@@ -60,6 +60,13 @@ class Link:
         self.p.register(self.s, select.POLLIN)
         self.last_feed = -1000
         self.world = None
+        # control messages arrive newline-framed and are read into this one buffer: a 4 KB
+        # block allocated per message could fail in a full heap the app on a board runs in
+        self.s.setblocking(False)
+        self.buf = bytearray(4096)
+        self.mv = memoryview(self.buf)
+        self.have = 0  # bytes of an unfinished message at the start of buf
+        self.queue = []
 
     def send(self, obj):
         try:
@@ -72,10 +79,35 @@ class Link:
             self.last_feed = t
             self.send({"ev": "feed", "t": t})
 
+    def _fill(self):
+        # every queued datagram, concatenated (the socket is non-blocking), split on newlines
+        try:
+            n = self.s.readinto(self.mv[self.have:])
+        except OSError:
+            n = None
+        if not n:
+            return
+        end = self.have + n
+        start = 0
+        while True:
+            i = self.buf.find(b"\n", start, end)
+            if i < 0:
+                break
+            self.queue.append(json.loads(bytes(self.mv[start:i])))
+            start = i + 1
+        rest = end - start
+        if rest >= len(self.buf):
+            rest = 0  # one message larger than the buffer: dropped (none is)
+        self.buf[:rest] = self.buf[start:end]
+        self.have = rest
+
+    def _next(self, timeout_ms):
+        if not self.queue and self.p.poll(timeout_ms):
+            self._fill()
+        return self.queue.pop(0) if self.queue else None
+
     def recv(self, timeout_ms):
-        if self.p.poll(timeout_ms):
-            return json.loads(self.s.recv(4096))
-        return None
+        return self._next(timeout_ms)
 
     def request(self, obj, reply_op, timeout_ms=2000):
         """Send and wait for the launcher's reply; control messages meanwhile still apply."""
@@ -95,8 +127,10 @@ class Link:
         return False
 
     def poll(self, world):
-        while self.p.poll(0):
-            msg = json.loads(self.s.recv(4096))
+        while True:
+            msg = self._next(0)
+            if msg is None:
+                break
             try:
                 world.apply(msg["op"], msg.get("args") or {})
             except Exception as e:  # noqa: BLE001 - reported to the launcher, never fatal

@@ -41,6 +41,8 @@ except AttributeError:  # CPython
     def _tdiff(a, b):
         return a - b
 
+import gc
+
 try:
     import micropython
     _schedule = micropython.schedule
@@ -64,6 +66,7 @@ BROWNOUT = 6  # reported by the sim only (sim.reset_detail); ESP32's machine say
 
 LED_ROLES = {"led_red": "red", "led_yellow": "yellow", "led_green": "green"}
 LOG_MAX = 2000
+LINKED_LOG_MAX = 64
 
 # The `sim` board's /board.json (boards/defs/sim.toml); a test checks they agree.
 DEFAULT_BOARD = {
@@ -346,8 +349,11 @@ class World:
     def _log(self, kind, name, value, t):
         ev = (t, kind, name, value)
         self.events.append(ev)
-        if len(self.events) > LOG_MAX:
-            del self.events[: LOG_MAX // 4]
+        # a launched board's log lives on the host (sent below): keep only a little here, so
+        # the sim's own bookkeeping does not eat the heap the app would have on a board
+        limit = LINKED_LOG_MAX if self.link is not None else LOG_MAX
+        if len(self.events) > limit:
+            del self.events[: limit // 4]
         if self.link is not None:
             self.link.send({"ev": kind, "n": name, "v": value, "t": t})
 
@@ -396,8 +402,14 @@ class World:
             self._polled = t
             try:
                 self.poll()
-            except MemoryError:  # called under heap_lock (a handler test): poll later
-                self._polled = t - 5
+            except MemoryError:
+                # under heap_lock (a handler test), or the app filled the heap: the world is not
+                # the app's memory on a board, so collect and try once more, else poll later
+                try:
+                    gc.collect()
+                    self.poll()
+                except MemoryError:
+                    self._polled = t - 5
 
     def poll(self):
         """Bring the world up to now: control messages, valve, IRQ edges, timers, watchdog."""
