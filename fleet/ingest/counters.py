@@ -62,30 +62,9 @@ class ErrorCounter:
         try:
             with sessions() as session:
                 for (device_id, reason), tally in pending_dev.items():
-                    drow = session.scalars(select(DeviceRefusal).where(DeviceRefusal.device_id == device_id,
-                                                                       DeviceRefusal.reason == reason)).first()
-                    if drow is None:
-                        session.add(DeviceRefusal(device_id=device_id, reason=reason, count=tally.count,
-                                                  first_at=tally.first_at, last_at=tally.last_at,
-                                                  last_detail=tally.last_detail, last_remote=tally.last_remote))
-                    else:
-                        drow.count += tally.count
-                        drow.last_at = tally.last_at
-                        drow.last_detail = tally.last_detail
-                        drow.last_remote = tally.last_remote
+                    _upsert(session, DeviceRefusal, {"device_id": device_id, "reason": reason}, tally)
                 for (resource, reason), tally in pending.items():
-                    row = session.scalars(
-                        select(IngestError).where(IngestError.resource == resource, IngestError.reason == reason)
-                    ).first()
-                    if row is None:
-                        session.add(IngestError(resource=resource, reason=reason, count=tally.count,
-                                                first_at=tally.first_at, last_at=tally.last_at,
-                                                last_detail=tally.last_detail, last_remote=tally.last_remote))
-                    else:
-                        row.count += tally.count
-                        row.last_at = tally.last_at
-                        row.last_detail = tally.last_detail
-                        row.last_remote = tally.last_remote
+                    _upsert(session, IngestError, {"resource": resource, "reason": reason}, tally)
                 session.commit()
         except Exception:
             with self._lock:
@@ -93,6 +72,20 @@ class ErrorCounter:
                 _merge_back(self._pending_dev, pending_dev)
             raise
         return len(pending) + len(pending_dev)
+
+
+def _upsert(session: Session, model: type[IngestError] | type[DeviceRefusal], key: dict[str, str], tally: _Tally
+            ) -> None:
+    """Add a tally to its row (by the key columns), creating the row the first time."""
+    row = session.scalars(select(model).filter_by(**key)).first()
+    if row is None:
+        session.add(model(**key, count=tally.count, first_at=tally.first_at, last_at=tally.last_at,
+                          last_detail=tally.last_detail, last_remote=tally.last_remote))
+        return
+    row.count += tally.count
+    row.last_at = tally.last_at
+    row.last_detail = tally.last_detail
+    row.last_remote = tally.last_remote
 
 
 def _add(pending: dict[tuple[str, str], _Tally], key: tuple[str, str], t: datetime, detail: str | None,
