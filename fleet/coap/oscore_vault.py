@@ -47,9 +47,10 @@ NONCE_BYTES = 12
 DEFAULT_KEY_FILE = "credential.key"
 
 
-class CredentialKeyError(RuntimeError):
+class CredentialKeyError(OSError):
     """The credential key is missing, malformed, or not the one the secrets were sealed under.
-    The message names the setting to fix."""
+    The message names the setting to fix. An OSError, like a CoAP port already taken, so that
+    `gasguard serve` reports it as a start-up error in one line (exit status 1)."""
 
 
 def _b64d(text: str) -> bytes:
