@@ -183,9 +183,9 @@ def test_acceptance__unknown_device__404(client):
     assert r.json()["detail"] == f"device '{DEV}' not found: it must register before its acceptance test"
 
 
-def test_key__carries_coap_port_and_plain_coap_today(client):
+def test_key__carries_coap_port_and_that_the_fleet_speaks_oscore(client):
     r = client.post(f"/api/v1/provision/devices/{DEV}/key", json={"uid": UID}, headers=_auth(_token(client)))
-    assert r.json()["coap_port"] == client.fleet.coap_port and r.json()["fleet_oscore"] is False
+    assert r.json()["coap_port"] == client.fleet.coap_port and r.json()["fleet_oscore"] is True
 
 
 def test_status__registration_and_event_kinds_after_a_seq(client):

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from boards.sim.board import read_image
+from fleet.provision.service import fingerprint
 from conftest import BOARD_HEAP, provision_cli
 
 pytestmark = pytest.mark.timeout(240)
@@ -48,19 +49,22 @@ def test_provision__registers_and_passes_acceptance_then_rerun_is_identical(virt
     cfg = json.loads(files["/config.json"])
     assert cfg["device_id"] == dev_id and cfg["site"] == "HZ-0001" and cfg["alarm"] == {"low": 20.0}
     assert cfg["fleet"] == {"host": "127.0.0.1", "port": fleet_process.coap_port}
-    # today's fleet speaks plain CoAP: the key is issued and kept by the fleet, not written yet
-    assert "oscore" not in cfg
-    assert "the fleet does not protect CoAP with OSCORE yet" in " ".join(r.stdout.split())
+    # the fleet speaks OSCORE (docs/oscore.md §11): the key is on the board, the device registered and
+    # passed its acceptance test over OSCORE, and the fleet keeps the secret sealed
     key = fleet_process.api("POST", f"/provision/devices/{dev_id}/key", json={"uid": b.uid.hex()},
                             headers={"Authorization": f"Bearer {token}"}).json()
     assert key["in_use"] and key["oscore"] is None and key["version"] == 1  # in use: the secret is not sent again
+    assert key["fleet_oscore"] and fingerprint(cfg["oscore"]) == key["fingerprint"]
+    sealed, since = fleet_process.query("select master_secret, oscore_since from device_credentials "
+                                        "where device_id = :d", d=dev_id)[0]
+    assert sealed.startswith("gg1:") and cfg["oscore"]["master_secret"] not in sealed and since is not None
     assert b.valve_state == "open"  # reopened after the test
 
     # again: same device id, same key, same bytes; only the reboot and registration happen again
     before = files["/config.json"]
     r2 = provision_cli(*args, "--no-acceptance")
     assert r2.returncode == 0, r2.stdout + r2.stderr
-    assert "the key issued before: version 1" in r2.stdout
+    assert "the key the board already holds: version 1" in r2.stdout
     assert "already holds exactly this configuration" in r2.stdout
     assert _board_files(b)["/config.json"] == before
 

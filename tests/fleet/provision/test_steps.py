@@ -108,49 +108,28 @@ def test_config_step__power_cut_between_write_and_rename__old_config_whole__reru
     assert fleet_process.status(first.device_id, token)["site_code"] == "HZ-0101"
 
 
-def _register_as_device(fleet_process, dev_id: str, uid: bytes) -> None:
-    """The device's registration as the fleet receives it (plain CoAP from a stand-in), so the
-    fleet counts the key as used: the fleet of today does not speak OSCORE, the board does."""
-    import asyncio
-
-    from utils.fake_device import FakeDevice
-
-    async def go() -> None:
-        d = await FakeDevice(dev_id, fleet_process.coap_port).start()
-        try:
-            await d.register(uid=uid)
-        finally:
-            await d.stop()
-
-    asyncio.run(go())
-
-
 def test_key_step__oscore__kept__refused_when_lost__rekey_issues_a_new_one(virtual_boards, factory_vfs,
                                                                          fleet_process):
     b = virtual_boards(image=factory_vfs, heapsize=BOARD_HEAP)
     token = fleet_process.token()
-    opts = dict(oscore=True, register_timeout_s=2)  # the board speaks OSCORE, this fleet not yet
-    p = Provisioner(_opts(b, fleet_process, token, **opts))
-    with pytest.raises(ProvisionError) as ei:
-        p.run()
-    assert ei.value.step == "register"
-    assert ei.value.state.startswith("running normally with the new configuration")
-    first = p.out
+    # the fleet speaks OSCORE (docs/oscore.md §11): the key goes onto the board and the board
+    # registers over OSCORE with it, which puts the key in use
+    first = Provisioner(_opts(b, fleet_process, token)).run()
     cfg = json.loads(_files(b)["/config.json"])
     assert fingerprint(cfg["oscore"]) == first.key_fingerprint and first.key_version == 1
-    _register_as_device(fleet_process, first.device_id, b.uid)  # the key is now in use
+    since = fleet_process.query("select oscore_since from device_credentials where device_id = :d",
+                                d=first.device_id)[0][0]
+    assert since is not None  # the fleet accepted the board's protected registration
 
-    p = Provisioner(_opts(b, fleet_process, token, **opts))
-    with pytest.raises(ProvisionError) as ei:
-        p.run()
-    assert ei.value.step == "register"  # key and configuration went through unchanged
-    assert p.out.key_reused and not p.out.config_changed and p.out.key_fingerprint == first.key_fingerprint
+    p = Provisioner(_opts(b, fleet_process, token))
+    again = p.run()  # key and configuration go through unchanged; it registers again over OSCORE
+    assert again.key_reused and not again.config_changed and again.key_fingerprint == first.key_fingerprint
 
     with BoardSession(b.port).open() as s:  # the board's filesystem loses its configuration
         s.remove("/config.json")
         s.reset(reconnect=False)
     with pytest.raises(ProvisionError) as ei:
-        Provisioner(_opts(b, fleet_process, token, **opts)).run()
+        Provisioner(_opts(b, fleet_process, token)).run()
     e = ei.value
     assert e.step == "key"
     assert e.message == (f"the fleet's key for {first.device_id} (version 1, fingerprint {first.key_fingerprint}) is "
@@ -159,12 +138,10 @@ def test_key_step__oscore__kept__refused_when_lost__rekey_issues_a_new_one(virtu
     assert e.next.startswith("run the same command with --rekey")
     assert "/config.json" not in _files(b) and "/maint" not in _files(b)
 
-    p = Provisioner(_opts(b, fleet_process, token, rekey=True, **opts))
-    with pytest.raises(ProvisionError):
-        p.run()
-    assert p.out.key_version == 2 and p.out.key_fingerprint != first.key_fingerprint
+    rekeyed = Provisioner(_opts(b, fleet_process, token, rekey=True)).run()  # registers with the new key
+    assert rekeyed.key_version == 2 and rekeyed.key_fingerprint != first.key_fingerprint
     cfg = json.loads(_files(b)["/config.json"])
-    assert fingerprint(cfg["oscore"]) == p.out.key_fingerprint
+    assert fingerprint(cfg["oscore"]) == rekeyed.key_fingerprint
     assert cfg["oscore"]["sender_id"] == first.config["oscore"]["sender_id"]
     assert cfg["oscore"]["id_context"] != first.config["oscore"]["id_context"]
 
