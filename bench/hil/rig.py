@@ -144,12 +144,8 @@ class VirtualRig(Rig):
         return self._stamp()
 
     def sensor_fault(self, kind: str | None) -> int:
-        # The sim's ADC has no open/short control; the bench's boot shim (bench/hil/simshim.py)
-        # makes a forced level on the gas ADC pin read as a wire to GND (open) or to Vc (short).
-        if kind not in (None, "open", "short"):
-            raise ValueError("sensor_fault %r: expected 'open', 'short' or None" % kind)
-        level = None if kind is None else (0 if kind == "open" else 1)
-        self.c.call("set_input", gpio=self.board.pins.gas_adc, level=level)
+        # the sim's own wiring fault: its ADC then reads what an open or shorted sensor gives
+        self.c.sensor_fault(kind)
         return self._stamp()
 
     def power_cut(self) -> int:
@@ -190,14 +186,6 @@ class VirtualRig(Rig):
                 out.append(Edge(t, "valve", v))
             elif ev in ("boot", "power"):
                 out.append(Edge(t, ev, v))
-        # A close that completes while the board is powered off (stored-energy close on power
-        # loss) is not logged by the launcher: only "closing" is. The position switch would
-        # read closed closing_ms later, so add that edge when the valve is closed now.
-        valve = [e for e in out if e.name == "valve"]
-        if valve and valve[-1].value == "closing" and self.valve_state() == "closed":
-            t = valve[-1].t + int(self.board.valve.closing_ms)
-            if t <= self.now_ms():
-                out.append(Edge(t, "valve", "closed"))
         return out
 
     def valve_state(self) -> str:

@@ -1,7 +1,7 @@
 """Runs the HIL suite against a rig and writes the report.
 
 Virtual rig: builds the factory vfs image of the firmware under test (boards.image, the compiled
-app as flashed, plus the bench's boot shim), starts one virtual board per group of procedures
+app as flashed), starts one virtual board per group of procedures
 with the sim launcher (boards.sim.board.VirtualBoard), and runs one pytest session per board in
 parallel: pytest-embedded's serial DUT on the board's pty, the rig over the control socket.
 Real rig: one session on the rig file's serial port, procedures one after the other.
@@ -46,7 +46,6 @@ def firmware_image(board: str, firmware_dir: Path | None, workdir: Path) -> Path
     """The vfs image of the firmware under test: a copy of firmware/ (firmware_dir if given,
     e.g. a deliberately broken variant) and protocol/, compiled as the factory image does."""
     from boards.image import ImageError, build_vfs_image
-    from bench.hil.simshim import boot_py
 
     src = workdir / "src"
     if src.exists():
@@ -54,10 +53,8 @@ def firmware_image(board: str, firmware_dir: Path | None, workdir: Path) -> Path
     shutil.copytree(firmware_dir or REPO / "firmware", src / "firmware",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "protocol", src / "protocol", ignore=shutil.ignore_patterns("__pycache__", "vectors"))
-    boot = (src / "firmware" / "boot.py").read_bytes()
     try:
-        data = build_vfs_image(board, extra_files={"/boot.py": boot_py(boot)},
-                               manifest=src / "firmware" / "manifest.py")
+        data = build_vfs_image(board, manifest=src / "firmware" / "manifest.py")
     except ImageError as e:
         raise RunError("firmware image: %s" % e) from None
     img = workdir / "firmware-vfs.img"

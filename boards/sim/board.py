@@ -195,6 +195,7 @@ class VirtualBoard:
         self._pending_ctrl_c = False
         self._console_raw = False
         self._powered = False
+        self._valve_logged = self._shadow.valve.state  # the valve's last logged position
         self._crashes: list[float] = []
         self.dead_reason = ""
         self.net_upstream = net_upstream
@@ -420,12 +421,25 @@ class VirtualBoard:
         with self._lock:
             if self.running:
                 raise SimError("board %s is already powered" % self.name)
+            self._valve_while_off()
             self._shadow_sync()
             self._shadow.power_restore(brownout=brownout)
             self._powered = True
             self._event({"ev": "power", "n": "power", "v": 1, "t": self.now_ms()})
             self._spawn(simworld.PWRON_RESET, "brown-out" if brownout else "power-on")
         self._wait_ready(timeout)
+
+    def _valve_while_off(self) -> None:
+        # With no MicroPython running (power cut) nothing on the board logs the valve: a close
+        # that started at the cut (stored energy, or a hold valve losing its coil) ends here,
+        # closing_ms after it started, when a real valve's position switch reads closed.
+        if self._child is not None or self._valve_logged != "closing":
+            return
+        v = self._shadow.valve
+        self._shadow_sync()
+        v.update(self.now_ms())
+        if v.state == "closed":
+            self._event({"ev": "valve", "n": "valve", "v": "closed", "t": v.closing_since + v.closing_ms})
 
     def brownout(self, timeout: float = 10.0) -> None:
         """Supply dips below the brown-out level: the chip resets (ESP32 reports PWRON_RESET)."""
@@ -445,8 +459,9 @@ class VirtualBoard:
                 pass
 
     def control(self, op: str, **args: Any) -> Any:
-        """Apply a world operation (set_gas, set_climate, press_button, set_input, valve_reopen,
-        net_cut, net_restore): checked on the host first, so bad requests raise ValueError here."""
+        """Apply a world operation (set_gas, set_climate, press_button, set_input, sensor_fault,
+        valve_reopen, net_cut, net_restore): checked on the host first, so bad requests raise
+        ValueError here."""
         with self._lock:
             self._shadow_sync()
             self._shadow.apply(op, args)
@@ -458,6 +473,12 @@ class VirtualBoard:
 
     def press_button(self, ms: int = 300) -> None:
         self.control("press_button", ms=ms)
+
+    def sensor_fault(self, kind: str | None) -> None:
+        """Break the gas sensor ("open": the ADC reads about 0 V), short it ("short": it reads
+        Vc through the board's divider, full scale), or wire it again (None). Stays across
+        power cuts and resets, as a broken wire does."""
+        self.control("sensor_fault", kind=kind)
 
     def valve_reopen(self) -> None:
         self.control("valve_reopen")
@@ -516,13 +537,16 @@ class VirtualBoard:
         return {
             "name": self.name, "board": self.board.name, "port": self.port, "pid": self.pid,
             "powered": self._powered, "running": self.running, "valve": self.valve_state,
-            "leds": self.leds(), "boots": self.boots[-5:], "uid": self.uid.hex(),
+            "leds": self.leds(), "sensor_fault": self._shadow.sensor.fault,
+            "boots": self.boots[-5:], "uid": self.uid.hex(),
             "image": str(self.image_path), "dead": self.dead_reason,
         }
 
     def _event(self, e: dict[str, Any]) -> None:
         e = dict(e)
         e["host_t"] = self.now_ms()
+        if e["ev"] == "valve":
+            self._valve_logged = e["v"]
         self.events.append(e)
         if len(self.events) > 20000:
             del self.events[:5000]
@@ -571,7 +595,7 @@ class VirtualBoard:
 
     def handle(self, op: str, args: dict[str, Any]) -> Any:
         """One control request (what the CLI and boards.sim.control send). ValueError if bad."""
-        if op in ("set_gas", "set_climate", "press_button", "set_input", "valve_reopen"):
+        if op in ("set_gas", "set_climate", "press_button", "set_input", "sensor_fault", "valve_reopen"):
             return self.control(op, **args)
         if op == "state":
             return self.state()
@@ -601,8 +625,8 @@ class VirtualBoard:
                 self.net.degrade(cut=(op == "net_cut"))
             return self.control(op)
         raise ValueError("unknown operation %r; known: set_gas, set_climate, press_button, set_input, "
-                         "valve_reopen, state, events, console, power_cut, power_restore, brownout, reset, "
-                         "net_cut, net_restore, net_degrade" % op)
+                         "sensor_fault, valve_reopen, state, events, console, power_cut, power_restore, "
+                         "brownout, reset, net_cut, net_restore, net_degrade" % op)
 
     # -- the I/O loop --------------------------------------------------------------------
     def _on_ctl(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -774,3 +798,4 @@ class VirtualBoard:
                         self._check_child()
                     except SimError as e:
                         self.dead_reason = str(e)
+                    self._valve_while_off()

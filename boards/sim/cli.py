@@ -151,6 +151,16 @@ def button_cmd(board: str = BOARD_ARG, ms: int = typer.Option(300, "--ms", help=
     _call(board, "press_button", ms=ms)
 
 
+@app.command("sensor")
+def sensor_cmd(board: str = BOARD_ARG,
+               wiring: str = typer.Argument(..., help="open, short or ok")) -> None:
+    """Break the gas sensor (open: the ADC reads ~0 V), short it (full scale), or wire it again (ok)."""
+    kinds = {"open": "open", "short": "short", "ok": None}
+    if wiring not in kinds:
+        raise _fail("sensor %r: expected open, short or ok" % wiring)
+    _call(board, "sensor_fault", kind=kinds[wiring])
+
+
 @app.command("power")
 def power_cmd(board: str = BOARD_ARG,
               action: str = typer.Argument(..., help="cut, restore or brownout")) -> None:

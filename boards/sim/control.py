@@ -4,6 +4,7 @@
     b = connect("/dev/pts/5")            # or the board's name, e.g. "sim-1a2b3c"
     b.set_gas("methane", 30)             # %LEL; unit="ppm", ramp_s=10, after_s=5
     b.press_button(300); b.power_cut(); b.power_restore(); b.net_degrade(delay_ms=500, loss=0.2)
+    b.sensor_fault("open")               # or "short"; None wires the sensor again
     b.state()["valve"], b.events(kind="led")
 
 Each call is one JSON line over TCP to the launcher's control socket (127.0.0.1 only); a bad
@@ -88,6 +89,9 @@ class BoardClient:
 
     def press_button(self, ms: int = 300) -> None:
         self.call("press_button", ms=ms)
+
+    def sensor_fault(self, kind: str | None) -> None:
+        self.call("sensor_fault", kind=kind)
 
     def valve_reopen(self) -> None:
         self.call("valve_reopen")

@@ -251,6 +251,35 @@ def test_power__cut_closes_valve_brownout_and_reset_causes(virtual_boards):
     assert mpremote(b.port, "exec", read).stdout == "2\n"
 
 
+def test_power_cut__stored_energy_close_is_logged_closed_while_off(virtual_boards):
+    b = virtual_boards()
+    b.power_cut()
+    cut = b.events_of("power")[-1]["t"]
+    closed = b.wait_event(lambda e: e["ev"] == "valve" and e["v"] == "closed", timeout=5)
+    assert closed["t"] == b.events_of("valve")[-2]["t"] + 1500 and b.events_of("valve")[-2]["v"] == "closing"
+    assert closed["t"] - cut <= 1510 and b.running is False  # the position switch, board still off
+    b.power_restore()
+    time.sleep(0.3)
+    assert [e["v"] for e in b.events_of("valve")] == ["closing", "closed"] and b.valve_state == "closed"
+
+
+def test_sensor_fault__adc_reads_open_and_short_through_cuts(virtual_boards):
+    b = virtual_boards()
+    read = "import machine; print(machine.ADC(machine.Pin(34), atten=3).read_uv())"
+    b.sensor_fault("open")
+    assert mpremote(b.port, "exec", read).stdout == "0\n"
+    b.sensor_fault("short")
+    b.power_cut()
+    b.power_restore()  # a shorted sensor stays shorted
+    assert abs(int(mpremote(b.port, "exec", read).stdout) - 3000000) < 40000  # Vc x divider, 0.3 % noise
+    assert b.state()["sensor_fault"] == "short"
+    b.sensor_fault(None)
+    assert 200000 < int(mpremote(b.port, "exec", read).stdout) < 2500000
+    with pytest.raises(ValueError) as e:
+        b.sensor_fault("loose")
+    assert str(e.value) == "sensor fault 'loose': expected 'open', 'short' or None"
+
+
 def test_hold_valve__closes_on_reset(virtual_boards):
     b = virtual_boards("esp32c3-mq5", files={"/main.py": b"import machine\nmachine.Pin(6, machine.Pin.OUT, value=1)\n"})
     b.wait_event(lambda e: e["ev"] == "out" and e["n"] == "valve_drive" and e["v"] == 1)

@@ -45,6 +45,15 @@ def test_sim_up__port_first_control_and_sigterm(tmp_path, monkeypatch):
         assert r.returncode == 0, r.stderr
         read = "import machine; print(machine.ADC(machine.Pin(34), atten=3).read_uv())"
         assert int(mpremote(port, "exec", read).stdout) > 2000000
+        r = subprocess.run([GASGUARD, "sim", "sensor", "cli-board", "open"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert mpremote(port, "exec", read).stdout == "0\n"
+        assert connect(port).state()["sensor_fault"] == "open"
+        r = subprocess.run([GASGUARD, "sim", "sensor", "cli-board", "loose"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stderr.strip()) == (1, "error: sensor 'loose': expected open, short or ok")
+        connect(port).sensor_fault(None)
         r = subprocess.run([GASGUARD, "sim", "valve", port, "reopen"], env=env,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 1

@@ -76,6 +76,29 @@ def test_adc__warmup_reads_high_then_settles():
     assert early > late * 1.5, (early, late)
 
 
+def test_adc__sensor_open_and_short_read_the_wiring():
+    m = _board()
+    adc = m.ADC(m.Pin(34), atten=m.ADC.ATTN_11DB)
+    cmp = m.Pin(35, m.Pin.IN)
+    m.sim.set_gas("methane", 10.0)
+    m.sim.apply("sensor_fault", {"kind": "open"})  # RL pulls the output to ground
+    assert adc.read_uv() == 0 and cmp.value() == 1
+    m.sim.sensor_fault("short")  # Vc across RL: 5 V x 0.6 divider on the sim board
+    assert abs(adc.read_uv() - 3000000) < 2000, adc.read_uv()
+    assert adc.read_u16() > 55000 and cmp.value() == 0  # the module's comparator trips too
+    st = m.sim.export_state()
+    m = install.install()  # a broken wire stays broken across a power cycle
+    m.sim.freeze()
+    m.sim.import_state(st)
+    assert m.sim.sensor.fault == "short"
+    m.sim.sensor.noise = 0
+    m.sim.sensor_fault(None)  # wired again: the reading is the gas's once more
+    assert abs(adc.read_uv() - m.sim.adc_uv(None, False)) < 2000
+    assert m.sim.export_state()["sensor_fault"] is None
+    e = raises(ValueError, m.sim.sensor_fault, "loose")
+    assert str(e) == "sensor fault 'loose': expected 'open', 'short' or None"
+
+
 def test_adc__climate_moves_reading():
     m = _board()
     adc = m.ADC(m.Pin(34), atten=m.ADC.ATTN_11DB)

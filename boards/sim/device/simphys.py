@@ -14,12 +14,16 @@
 #   the datasheet's range, as STANDARDS.md says). Warm-up: Rs starts at 40 % of its settled
 #   value (reads high) and settles exponentially over `warmup_s`. Drift: R0 rises 2 % per
 #   1000 powered hours by default. Noise: gaussian-like, 0.3 % of Vout by default.
+#   Wiring faults (`MQSensor.fault`): "open" (the sensing element or its lead is broken: Rs is
+#   infinite, RL pulls the output to 0 V) and "short" (Rs = 0: the whole Vc is across RL, the
+#   pin reads Vc times the divider, the firmware's full scale).
 # Valve model: see class Valve.
 
 # Lower explosive limits, % by volume (STANDARDS.md: methane 5.0, propane 2.1, butane 1.8;
 # bottled LPG taken as propane; ethanol 3.3). Cooking fumes have no LEL: give them in ppm.
 LEL_PCT_VOL = {"methane": 5.0, "lpg": 2.1, "propane": 2.1, "butane": 1.8, "alcohol": 3.3}
 GASES = ("methane", "lpg", "propane", "butane", "alcohol", "cooking")
+SENSOR_FAULTS = ("open", "short")
 
 # kind -> {"air": Rs/R0 in clean air, gas: ((ppm1, ratio1), (ppm2, ratio2))}
 _CHARTS = {
@@ -109,7 +113,14 @@ class MQSensor:
         self.heater_on_at = 0        # world ms of the last power-on
         self.temp_c = 20.0
         self.rh_pct = 65.0
+        self.fault = None            # None (wired), "open" or "short": see set_fault
         self.rng = Rng()
+
+    def set_fault(self, kind):
+        """Break ("open") or short ("short") the sensing element; None wires it normally again."""
+        if kind is not None and kind not in SENSOR_FAULTS:
+            raise ValueError("sensor fault %r: expected 'open', 'short' or None" % (kind,))
+        self.fault = kind
 
     def ratio(self, ppm_by_gas):
         """Rs/R0 for a mixture, before climate, drift and warm-up."""
@@ -139,7 +150,10 @@ class MQSensor:
 
     def pin_v(self, ppm_by_gas, t_ms, noisy=True):
         """Voltage at the ADC pin (volts)."""
-        v = self.vc * self.rl / (self.rl + self.rs(ppm_by_gas, t_ms))
+        if self.fault == "open":
+            return 0.0  # no current through RL: the output sits at ground
+        rs = 0.0 if self.fault == "short" else self.rs(ppm_by_gas, t_ms)
+        v = self.vc * self.rl / (self.rl + rs)
         if noisy and self.noise:
             v *= 1.0 + self.noise * self.rng.normal()
         v *= self.divider

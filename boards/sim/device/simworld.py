@@ -10,6 +10,8 @@
 #   sim.set_climate(temp_c=35, rh_pct=90)
 #   sim.press_button(ms=300)                 # active low, released after 300 ms
 #   sim.set_input(gpio, level)               # drive any input pin (None releases it)
+#   sim.sensor_fault("open")                 # the gas sensor broken ("open") or shorted
+#                                            #   ("short"); None wires it again (simphys)
 #   sim.advance(1000)                        # move the world clock 1 s (10 ms steps):
 #                                            #   runs due Timer callbacks, pin IRQs, the valve, the WDT
 #   sim.freeze()                             # stop real time: only advance() moves the clock
@@ -249,6 +251,11 @@ class World:
             self._inputs.pop(gpio, None)
         else:
             self._inputs[gpio] = 1 if level else 0
+
+    def sensor_fault(self, kind):
+        """The gas sensor's wiring: "open", "short" or None (normal). The ADC and the comparator
+        then read what that wiring gives (simphys.MQSensor.pin_v); it survives power cuts."""
+        self.sensor.set_fault(kind)
 
     def valve_reopen(self):
         t = self.now_ms()
@@ -514,7 +521,7 @@ class World:
                 "temp_c": self.sensor.temp_c, "rh_pct": self.sensor.rh_pct,
                 "heater_on_at": self.sensor.heater_on_at, "age_h": self.sensor.age_h,
                 "net_up": self.net_up, "reset_cause": self.reset_cause,
-                "reset_detail": self.reset_detail}
+                "reset_detail": self.reset_detail, "sensor_fault": self.sensor.fault}
 
     def import_state(self, st):
         if "now" in st:
@@ -532,6 +539,7 @@ class World:
         self.sensor.heater_on_at = st.get("heater_on_at", self.sensor.heater_on_at)
         self.sensor.age_h = st.get("age_h", self.sensor.age_h)
         self.net_up = st.get("net_up", True)
+        self.sensor.set_fault(st.get("sensor_fault"))
         self.reset_cause = st.get("reset_cause", PWRON_RESET)
         self.reset_detail = st.get("reset_detail", "")
 
@@ -549,6 +557,7 @@ _OPS = {
     "set_climate": World.set_climate,
     "press_button": World.press_button,
     "set_input": World.set_input,
+    "sensor_fault": World.sensor_fault,
     "valve_reopen": World.valve_reopen,
     "net_cut": World.net_cut,
     "net_restore": World.net_restore,
