@@ -15,6 +15,8 @@ server code against):
                                         #   it speaks OSCORE (from then on plain uplinks naming it are refused)
     ctx.device_id                       # the device the key belongs to: the body's `dev` must be this one
     contexts.requires_oscore(device_id) # a plain uplink naming this device must be refused (4.01)
+    contexts.plain_from("host:port")    # a plain uplink was accepted from there: the address is no
+                                        #   longer an OSCORE device's (the fleet's requests go out plain)
     contexts.for_address("host:port")   # the context for the fleet's own requests to a device
     contexts.close()                    # at shutdown: writes every replay window and sequence number back
 
@@ -249,6 +251,14 @@ class DeviceContexts:
             device_id = session.scalars(select(Device.device_id).where(Device.address.in_(spellings))).first()
         ctx = self._by_device.get(device_id) if device_id else None
         return ctx if ctx is not None and ctx.oscore_since is not None else None
+
+    def plain_from(self, remote: str | None) -> None:
+        """A plain uplink came from `remote`: whatever device spoke OSCORE there before has moved
+        (NAT, DHCP), so the fleet's requests to that address go out plain again."""
+        if remote and self._by_address:
+            ctx = self._by_address.pop(normal_hostinfo(remote), None)
+            if ctx is not None and ctx.address == normal_hostinfo(remote):
+                ctx.address = None
 
     def requires_oscore(self, device_id: str) -> bool:
         if self.require_all:

@@ -113,11 +113,14 @@ class IngestResource(aiocoap.resource.Resource):
             log.warning("%s from %s", detail, remote)
             self.counter.count(self.uri, "oscore_wrong_device", detail, remote, device=ctx.device_id)
             return aiocoap.Message(code=Code.FORBIDDEN, payload=detail.encode()[:1024], content_format=0)
-        if self.contexts is not None and self.contexts.requires_oscore(dev):
+        if self.contexts is None:
+            return None
+        if self.contexts.requires_oscore(dev):
             detail = f"{self.uri}: {dev!r} speaks OSCORE; a plain message naming it is refused"
             log.warning("%s (from %s)", detail, remote)
             self.counter.count(self.uri, "oscore_required", detail, remote, device=dev)
             return aiocoap.Message(code=Code.UNAUTHORIZED, max_age=0, payload=b"OSCORE required")
+        self.contexts.plain_from(remote)
         return None
 
 
