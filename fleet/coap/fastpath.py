@@ -310,10 +310,11 @@ class FastPath(asyncio.DatagramProtocol):
         if host is None:
             if len(self._hostinfo) > 100_000:
                 self._hostinfo.clear()
-            if len(addr) == 4:
+            if len(addr) == 4 and self.interface is not None:  # exactly as aiocoap writes it
                 host = UDP6EndpointAddress(addr, self.interface).hostinfo
-            else:  # a socket of its own, IPv4
-                host = hostportjoin(addr[0], None if addr[1] == aiocoap.COAP_PORT else addr[1])
+            else:  # a socket of its own
+                ip = addr[0][7:] if addr[0].startswith("::ffff:") and "." in addr[0] else addr[0]
+                host = hostportjoin(ip, None if addr[1] == aiocoap.COAP_PORT else addr[1])
             self._hostinfo[addr] = host
         return host
 
