@@ -43,6 +43,7 @@ from fleet.demo_boards import (
     Interrupted,
     LeakTimes,
     StepFailed,
+    StepReporter,
     console_tail,
     in_thread,
     measure_leak,
@@ -57,7 +58,8 @@ from fleet.store.models import Alarm, Device, Event
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10      # the demo's boards report every 10 s (a real install: 300 s)
-REGISTER_TIMEOUT_S = 60.0
+REGISTER_TIMEOUT_S = 30.0   # registration takes about 0.2 s here
+PROVISION_TIMEOUT_S = 60.0  # steps 1-5 take 1-2 s; a board that hangs one fails the demo, not blocks it
 LEAK_TIMEOUT_S = 45.0  # wait this long for the alarm and the fleet's events (the limit is 30 s)
 MAX_BOARDS = 10
 
@@ -289,13 +291,17 @@ class Demo:
         self.boards.append(vb)
         self.say(f"[bold]board {i}[/bold] {vb.name} on {vb.port} (MicroPython pid {vb.pid}) → site {account} "
                  f"{site_name}")
+        ui = StepReporter(lambda s: self.say("   " + s), self._warned)
         try:
-            out = await in_thread(
-                provision, vb, site=account, fleet_url=handle.http_url, token=token, model=seed.MODEL_CODE,
-                heartbeat_s=HEARTBEAT_S, say=lambda s: self.say("   " + s), warned=self._warned, stop=self.stop,
-                register_timeout_s=REGISTER_TIMEOUT_S)
+            out = await asyncio.wait_for(in_thread(
+                provision, vb, ui, site=account, fleet_url=handle.http_url, token=token, model=seed.MODEL_CODE,
+                heartbeat_s=HEARTBEAT_S, stop=self.stop, register_timeout_s=REGISTER_TIMEOUT_S), PROVISION_TIMEOUT_S)
         except Interrupted:
             raise asyncio.CancelledError() from None
+        except TimeoutError:
+            raise StepFailed(f"board {i} ({vb.name}): provisioning did not finish within {PROVISION_TIMEOUT_S:g} s; "
+                             f"it was at step '{ui.current}' (it usually takes 1-2 s in all)",
+                             f"last lines on its console:\n{console_tail(vb)}") from None
         except ProvisionError as e:
             raise StepFailed(f"board {i} ({vb.name}): provisioning stopped at '{e.step}': {e.message}\n"
                              f"The board is {e.state}.", f"last lines on its console:\n{console_tail(vb)}") from None

@@ -99,12 +99,16 @@ def stop_boards(boards: list[VirtualBoard]) -> list[int]:
     return alive
 
 
-class _StepReporter(Reporter):
+class StepReporter(Reporter):
     """The Provisioner's progress, forwarded one line per step; a warning shown once per run."""
 
     def __init__(self, say: Callable[[str], None], warned: set[str]) -> None:
         self.say = say
         self.warned = warned
+        self.current = ""  # the step under way, for a message when it never ends
+
+    def step(self, n: int, name: str) -> None:
+        self.current = TITLES[name]
 
     def done(self, name: str, detail: str) -> None:
         self.say(f"[green]✓[/green] {TITLES[name]}: [dim]{escape(detail)}[/dim]")
@@ -129,9 +133,8 @@ class _SharedHostProvisioner(Provisioner):
         return cfg
 
 
-def provision(vb: VirtualBoard, *, site: str, fleet_url: str, token: str, model: str, heartbeat_s: int,
-              say: Callable[[str], None], warned: set[str], stop: threading.Event,
-              register_timeout_s: float = 60.0) -> Outcome:
+def provision(vb: VirtualBoard, ui: StepReporter, *, site: str, fleet_url: str, token: str, model: str,
+              heartbeat_s: int, stop: threading.Event, register_timeout_s: float = 30.0) -> Outcome:
     """Steps 1-5 of `gasguard provision` on one board (no acceptance test: the demo's leak is it)."""
     def sleep(seconds: float) -> None:
         if stop.wait(seconds):
@@ -140,7 +143,7 @@ def provision(vb: VirtualBoard, *, site: str, fleet_url: str, token: str, model:
     opts = Options(port=vb.port, site=site, fleet=fleet_url, token=token, board="sim", model=model,
                    heartbeat_s=heartbeat_s, sp_low=SET_POINT_LEL, acceptance=False,
                    register_timeout_s=register_timeout_s)
-    return _SharedHostProvisioner(opts, _StepReporter(say, warned), sleep=sleep).run()
+    return _SharedHostProvisioner(opts, ui, sleep=sleep).run()
 
 
 @dataclass
