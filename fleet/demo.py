@@ -318,14 +318,14 @@ class Demo:
 
     def where_to_look(self, handle: ServeHandle, creds: seed.Credentials) -> None:
         url = handle.http_url
-        first = self.summary["boards"][0]["name"]
+        first, last = self.summary["boards"][0]["name"], self.summary["boards"][-1]["name"]
         t = Table(show_header=False, box=None, padding=(0, 2))
         t.add_row("dashboard", f"{url}/   (English: {url}/?lang=en)")
         t.add_row("sign in", f"user [bold]{creds.username}[/bold]  password [bold]{creds.password}[/bold]")
         t.add_row("API", f"{url}/docs   e.g. curl -H 'Authorization: Bearer {creds.api_token}' "
                          f"{url}/api/v1/alarms")
-        t.add_row("boards", f"gasguard sim list   gasguard sim gas {first} methane 40   "
-                            f"gasguard sim valve {first} reopen")
+        t.add_row("boards", f"gasguard sim list   gasguard sim gas {last} methane 40   "
+                            f"gasguard sim valve {first} reopen   (from another terminal)")
         t.add_row("files", f"{self.workdir} (fleet.db, fleet.log, the ledger; "
                            + ("deleted at exit)" if self.delete_workdir else "kept)"))
         self.c.print()
