@@ -235,8 +235,11 @@ class FastPath(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if self.receive(data, addr, []):
             return
-        # Not an ingest request and no aiocoap behind: a CON request gets 4.04, the rest is dropped.
-        if data[0] >> 4 & 3 == CON and data[1] >> 5 == 0 and data[1]:
+        # Not an ingest request and no aiocoap behind: a CON request gets 4.04, a CoAP ping (empty
+        # CON) a Reset (RFC 7252 §4.3), the rest is dropped.
+        if data[0] >> 4 & 3 == CON and data[1] == 0:
+            self.send(bytes((0x70, 0)) + data[2:4], addr, [])  # type: ignore[misc]
+        elif data[0] >> 4 & 3 == CON and data[1] >> 5 == 0:
             tkl = data[0] & 0x0F
             self._reply(addr, [], data[2:4], data[4 : 4 + tkl], NOT_FOUND, b"handled by the aiocoap server only",
                         CF_TEXT)

@@ -256,6 +256,7 @@ def test_standalone_socket__ingests_and_answers_anything_else_4_04(sqlite_db: Da
             wkc.mtype, wkc.mid, wkc.token = aiocoap.CON, 5, b"\x05"
             other = reply(await peer.ask(wkc.encode()))
             ack_dropped = await peer.silent(bytes.fromhex("60000005"))  # an empty ACK: nothing to answer
+            assert await peer.ask(bytes.fromhex("40000006")) == bytes.fromhex("70000006")  # ping -> RST
             return reg, other, ack_dropped
         finally:
             peer.close()
