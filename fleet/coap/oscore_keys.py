@@ -12,7 +12,8 @@ server code against):
                                         #   DecodeError, ProtectionInvalid
     ctx.protect(answer, request_id)     # -> (protected aiocoap.Message, _); the response reuses the request nonce
     contexts.accepted(ctx, "host:port") # after a request unprotected: remembers where the device is, and that
-                                        #   it speaks OSCORE (from then on plain uplinks naming it are refused)
+                                        #   it speaks OSCORE (from then on plain uplinks naming it are refused;
+                                        #   written to the database in batches, off the event loop)
     ctx.device_id                       # the device the key belongs to: the body's `dev` must be this one
     contexts.requires_oscore(device_id) # a plain uplink naming this device must be refused (4.01)
     contexts.plain_from("host:port")    # a plain uplink was accepted from there: the address is no
@@ -44,8 +45,10 @@ disjoint sequence blocks and one replay window)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -65,6 +68,7 @@ WINDOW = ao.DEFAULT_WINDOWSIZE  # 32, as the firmware's (docs/oscore.md section 
 MISS_TTL_S = 5.0  # an unknown kid is looked up in the database at most this often
 MISS_LOOKUPS_PER_S = 50  # and unknown kids in total at most this often (a flood of random kids)
 MAX_KID = 7  # AES-CCM-16-64-128: 13-byte nonce - 6
+SINCE_FLUSH_S = 0.5  # first-OSCORE marks are gathered this long, then written in one transaction
 COAP_PORT = 5683
 
 
@@ -141,6 +145,9 @@ class DeviceContexts:
         self._missed: dict[bytes, float] = {}
         self._miss_window = (0.0, 0)
         self.db_lookups = 0
+        self._since_lock = threading.Lock()
+        self._since_pending: list[DeviceContext] = []
+        self._since_scheduled = False
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -179,7 +186,8 @@ class DeviceContexts:
             ctx.address = old.address
             if ctx.address:
                 self._by_address[ctx.address] = ctx
-            ctx.oscore_since = ctx.oscore_since or old.oscore_since
+            if ctx.oscore_since is None and old.oscore_since is not None:
+                self._mark_since(ctx, old.oscore_since)  # a re-keyed device still speaks OSCORE
         self._by_kid[ctx.recipient_id] = ctx
         self._by_device[ctx.device_id] = ctx
 
@@ -278,11 +286,45 @@ class DeviceContexts:
             ctx.address = remote
             self._by_address[remote] = ctx
         if ctx.oscore_since is None:
-            ctx.oscore_since = now()
-            self._write(lambda s: s.execute(update(DeviceCredential).where(
-                DeviceCredential.device_id == ctx.device_id, DeviceCredential.version == ctx.version
-            ).values(oscore_since=ctx.oscore_since)))
+            self._mark_since(ctx, now())
+
+    def _mark_since(self, ctx: DeviceContext, when: datetime) -> None:
+        """In force at once (in memory); written within SINCE_FLUSH_S (or at close)."""
+        ctx.oscore_since = when
+        with self._since_lock:
+            self._since_pending.append(ctx)
+            if self._since_scheduled:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on the event loop (loading): written at the next flush
+                return
+            self._since_scheduled = True
+        loop.call_later(SINCE_FLUSH_S, lambda: loop.run_in_executor(None, self.flush_since))
+
+    def flush_since(self) -> int:
+        """Write the pending `oscore_since` marks in one transaction (off the event loop: a roll-out
+        of a thousand devices is one commit, not a thousand). Returns how many."""
+        with self._since_lock:
+            pending, self._since_pending = self._since_pending, []
+            self._since_scheduled = False
+        if not pending:
+            return 0
+        try:
+            with self.db.session() as session:
+                for ctx in pending:
+                    session.execute(update(DeviceCredential).where(
+                        DeviceCredential.device_id == ctx.device_id, DeviceCredential.version == ctx.version
+                    ).values(oscore_since=ctx.oscore_since))
+                session.commit()
+        except Exception as e:  # noqa: BLE001 - kept for the next flush (at the latest at close)
+            log.error("OSCORE: could not record %d device(s) as speaking OSCORE: %r", len(pending), e)
+            with self._since_lock:
+                self._since_pending[:0] = pending
+            return 0
+        for ctx in pending:
             log.info("OSCORE: %s speaks OSCORE from now on; plain uplinks naming it are refused", ctx.device_id)
+        return len(pending)
 
     def _reserve(self, ctx: DeviceContext, limit: int) -> None:
         try:
@@ -302,6 +344,7 @@ class DeviceContexts:
     def close(self) -> None:
         """Write every context's exact next sequence number and replay window back (clean
         shutdown: no Echo round trip and no skipped block at the next start)."""
+        self.flush_since()
         ctxs = list(self._by_device.values())
         for ctx in ctxs:
             ctx.closed = True

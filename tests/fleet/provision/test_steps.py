@@ -5,6 +5,7 @@ a real fleet process."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -117,9 +118,11 @@ def test_key_step__oscore__kept__refused_when_lost__rekey_issues_a_new_one(virtu
     first = Provisioner(_opts(b, fleet_process, token)).run()
     cfg = json.loads(_files(b)["/config.json"])
     assert fingerprint(cfg["oscore"]) == first.key_fingerprint and first.key_version == 1
-    since = fleet_process.query("select oscore_since from device_credentials where device_id = :d",
-                                d=first.device_id)[0][0]
-    assert since is not None  # the fleet accepted the board's protected registration
+    deadline = time.monotonic() + 10  # written by the fleet within half a second of the registration
+    while fleet_process.query("select oscore_since from device_credentials where device_id = :d",
+                              d=first.device_id)[0][0] is None:  # the fleet took the protected registration
+        assert time.monotonic() < deadline, "the fleet never recorded the board as speaking OSCORE"
+        time.sleep(0.2)
 
     p = Provisioner(_opts(b, fleet_process, token))
     again = p.run()  # key and configuration go through unchanged; it registers again over OSCORE
