@@ -17,7 +17,8 @@ def run(
     only: Annotated[list[str] | None, typer.Option("--only", help="run only these procedure tests (repeatable)")] = None,
     firmware: Annotated[Path | None, typer.Option("--firmware", help="virtual rigs: firmware source folder to "
                                                   "boot instead of this checkout's firmware/")] = None,
-    parallel: Annotated[int, typer.Option("--parallel", help="virtual rigs: boards run at once")] = 3,
+    parallel: Annotated[int, typer.Option("--parallel", help="virtual rigs: boards run at once (default: one "
+                                          "per group of procedures, 4)")] = 4,
     port: Annotated[str | None, typer.Option("--port", help="real rigs: the board's serial port (overrides the rig file)")] = None,
 ) -> None:
     """Run the HIL procedures; exit 0 only when every procedure passes."""

@@ -1,7 +1,11 @@
 """`gasguard bench run --board sim`: the whole HIL suite on virtual boards with the checkout's
 firmware (what CI runs), and deliberately broken firmware variants that must make their
 procedure fail: a confirmation window of 0 (the short-spike procedure) and a valve handler
-that allocates (the fast-path procedure). Real time: a few minutes."""
+that allocates (the fast-path procedure).
+
+The runs spend their time waiting in real time (gas held, windows elapsing), not on the CPU,
+so the module starts every run its selected tests need at once and each test waits for its
+own: the module takes about as long as the full suite alone (about 2.5 min here)."""
 
 from __future__ import annotations
 
@@ -10,23 +14,30 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
+# test name -> (the one procedure it runs, (firmware module, line, broken line)); None: the whole suite
+RUNS: dict[str, tuple[str, tuple[str, str, str]] | None] = {
+    "test_bench_run_sim__every_procedure_passes_with_a_report": None,
+    "test_bench_run__confirmation_window_0_fails_the_short_spike": (
+        "short_spike", ("app.py", "confirm_ms=int(s.confirm_s * 1000)", "confirm_ms=0")),
+    "test_bench_run__allocating_handler_fails_the_fast_path": (
+        "fast_path", ("valve.py", "s[_S_TICK] = self._ticks()", "s[_S_TICK] = [self._ticks()][0]")),
+}
 
-def bench_run(report: Path, *args: str, timeout: float = 900) -> tuple[subprocess.CompletedProcess[str], dict]:
-    cmd = [sys.executable, "-m", "fleet.cli", "bench", "run", "--board", "sim", "--report", str(report), *args]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    res = json.loads((report / "results.json").read_text()) if (report / "results.json").exists() else {}
-    return proc, res
+
+def _cmd(report: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "fleet.cli", "bench", "run", "--board", "sim", "--report", str(report), *args]
 
 
-def broken_firmware(tmp_path: Path, module: str, old: str, new: str) -> Path:
+def broken_firmware(where: Path, module: str, old: str, new: str) -> Path:
     """A copy of firmware/ with one line changed; fails loudly if the line is not there."""
-    dst = tmp_path / "broken" / "firmware"
+    dst = where / "firmware"
     shutil.copytree(REPO / "firmware", dst, ignore=shutil.ignore_patterns("__pycache__"))
     src = (dst / module).read_text()
     assert src.count(old) == 1, "firmware/%s no longer contains %r: update this test's patch" % (module, old)
@@ -34,10 +45,56 @@ def broken_firmware(tmp_path: Path, module: str, old: str, new: str) -> Path:
     return dst
 
 
-def test_bench_run_sim__every_procedure_passes_with_a_report(tmp_path: Path) -> None:
-    proc, res = bench_run(tmp_path / "report")
-    md = (tmp_path / "report" / "report.md").read_text()
-    assert proc.returncode == 0, "bench run failed:\n%s\n%s\n%s" % (proc.stdout, proc.stderr[-3000:], md)
+class BenchRun:
+    """One `gasguard bench run` in the background; result() waits for it."""
+
+    def __init__(self, report: Path, *args: str) -> None:
+        self.report = report
+        self.log = report.with_name(report.name + ".log")
+        self.proc = subprocess.Popen(_cmd(report, *args), cwd=REPO, stdout=self.log.open("w"),
+                                     stderr=subprocess.STDOUT, text=True)
+
+    def result(self, timeout: float = 900) -> tuple[int, str, dict[str, Any]]:
+        """Exit status, everything it printed, and results.json ({} if none)."""
+        rc = self.proc.wait(timeout)
+        res = self.report / "results.json"
+        return rc, self.log.read_text()[-4000:], json.loads(res.read_text()) if res.exists() else {}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def bench_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every run the selected tests of this module need, started together."""
+    wanted = [it.name for it in request.session.items if it.module is request.module and it.name in RUNS]
+    runs: dict[str, BenchRun] = {}
+    try:
+        for name in wanted:
+            where = tmp_path_factory.mktemp(name[len("test_bench_run"):].strip("_")[:30] or "run")
+            spec = RUNS[name]
+            args: list[str] = []
+            if spec is not None:
+                only, patch = spec
+                args = ["--only", only, "--firmware", str(broken_firmware(where / "broken", *patch))]
+            runs[name] = BenchRun(where / "report", *args)
+        yield runs
+    finally:
+        for r in runs.values():
+            r.stop()
+
+
+def test_bench_run_sim__every_procedure_passes_with_a_report(bench_runs: dict[str, BenchRun]) -> None:
+    run = bench_runs["test_bench_run_sim__every_procedure_passes_with_a_report"]
+    rc, out, res = run.result()
+    md = (run.report / "report.md").read_text()
+    assert rc == 0, "bench run failed:\n%s\n%s" % (out, md)
     assert res["passed"] and res["board"] == "sim" and res["fw"]
     ids = {r["id"] for r in res["rows"]}
     for pid in ("alarm_1_6x", "short_spike", "warmup_alarm", "slow_ramp", "interference_alcohol",
@@ -50,24 +107,24 @@ def test_bench_run_sim__every_procedure_passes_with_a_report(tmp_path: Path) -> 
     ramp = next(r for r in res["rows"] if r["id"] == "slow_ramp")
     assert abs(ramp["value"] - 25) <= 3
     assert "PASS" in md and "narrow range" in md and res["fw"] in md
-    junit = (tmp_path / "report" / "junit.xml").read_text()
+    junit = (run.report / "junit.xml").read_text()
     assert junit.count("<testcase") == 10 and "<failure" not in junit
-    assert (tmp_path / "report" / "report.html").exists()
+    assert (run.report / "report.html").exists()
 
 
-def test_bench_run__confirmation_window_0_fails_the_short_spike(tmp_path: Path) -> None:
-    fw = broken_firmware(tmp_path, "app.py", "confirm_ms=int(s.confirm_s * 1000)", "confirm_ms=0")
-    proc, res = bench_run(tmp_path / "report", "--only", "short_spike", "--firmware", str(fw))
-    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+def test_bench_run__confirmation_window_0_fails_the_short_spike(bench_runs: dict[str, BenchRun]) -> None:
+    run = bench_runs["test_bench_run__confirmation_window_0_fails_the_short_spike"]
+    rc, out, res = run.result()
+    assert rc == 1, out
     row = next(r for r in res["rows"] if r["id"] == "short_spike")
     assert not row["ok"] and row["value"] >= 1  # the spike alarmed
-    assert "FAIL" in (tmp_path / "report" / "report.md").read_text()
+    assert "FAIL" in (run.report / "report.md").read_text()
 
 
-def test_bench_run__allocating_handler_fails_the_fast_path(tmp_path: Path) -> None:
-    fw = broken_firmware(tmp_path, "valve.py", "s[_S_TICK] = self._ticks()", "s[_S_TICK] = [self._ticks()][0]")
-    proc, res = bench_run(tmp_path / "report", "--only", "fast_path", "--firmware", str(fw))
-    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+def test_bench_run__allocating_handler_fails_the_fast_path(bench_runs: dict[str, BenchRun]) -> None:
+    run = bench_runs["test_bench_run__allocating_handler_fails_the_fast_path"]
+    rc, out, res = run.result()
+    assert rc == 1, out
     row = next(r for r in res["rows"] if r["id"] == "fast_path_alloc")
     assert not row["ok"] and row["value"] == 21  # every call raised MemoryError under heap_lock
 
@@ -75,6 +132,6 @@ def test_bench_run__allocating_handler_fails_the_fast_path(tmp_path: Path) -> No
 def test_bench_run__bad_rig_file_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\ndriver = "virtual"\nboard = "sim"\n[procedures]\nramp_rate = 3.0\n')
-    proc = subprocess.run([sys.executable, "-m", "fleet.cli", "bench", "run", "--rig", str(bad), "--report",
-                           str(tmp_path / "r")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(_cmd(tmp_path / "r", "--rig", str(bad)), cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 2 and "procedures.ramp_rate = 3.0" in proc.stderr
