@@ -33,6 +33,7 @@ from firmware.valve import SRC_COMMAND, SRC_POWER, Valve
 FW_VERSION = "0.1.0"
 NET_TASKS = ("coap", "report")
 NET_OOM_LIMIT = 3  # MemoryErrors in the network tasks before reporting pauses
+NET_RETRY_FIRST_S = 30  # the first retry after a pause; doubling up to net_retry_s
 # what only reporting imports: forgotten when it pauses, so the collector can free it
 NET_MODULES = ("firmware.coapnet", "firmware.reporter", "firmware.resources", "firmware.coap")
 NET_PACKAGES = ("protocol", "firmware.oscore")
@@ -448,14 +449,17 @@ class App:
                   or k.startswith(NET_PACKAGES[1])])
         port.collect()
         self.net_sheds += 1
-        _log("reporting paused: no memory (%d); retry in %d s" % (self.net_sheds, self.s.net_retry_s))
-        self.tasks.append(asyncio.create_task(self._net_retry()))
+        # a passing shortage should not silence the device for long: 30 s, 60 s, ... up to
+        # net_retry_s between tries
+        wait_s = min(self.s.net_retry_s, NET_RETRY_FIRST_S << min(self.net_sheds - 1, 8))
+        _log("reporting paused: no memory (%d); retry in %d s" % (self.net_sheds, wait_s))
+        self.tasks.append(asyncio.create_task(self._net_retry(wait_s)))
 
-    async def _net_retry(self):
+    async def _net_retry(self, wait_s):
         await port.sleep_ms(2000)  # the network tasks end by themselves meanwhile
         self.tasks = [t for t in self.tasks if not t.done()]  # done tasks hold their coroutines
         port.collect()
-        await port.sleep_ms(self.s.net_retry_s * 1000)
+        await port.sleep_ms(wait_s * 1000)
         if self._dead or self.endpoint is not None:
             return
         self._net_oom = 0

@@ -54,7 +54,7 @@ from boards.sim.netproxy import NetProxy
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
 RUNTIME = DEVICE_DIR / "runtime.py"
-DEFAULT_HEAP = os.environ.get("GASGUARD_SIM_HEAPSIZE", "320k")  # docs/boards.md "Heap"
+DEFAULT_HEAP = os.environ.get("GASGUARD_SIM_HEAPSIZE", "384k")  # docs/boards.md "Heap"
 WDT_GRACE_MS = 300       # feeds are reported at most every 100 ms
 CTRL_C_DEBOUNCE_S = 0.05  # two SIGINTs before the first is handled kill the Unix port
 

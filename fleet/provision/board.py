@@ -257,9 +257,12 @@ class BoardSession:
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                self.t.enter_raw_repl(soft_reset=True, timeout_overall=3)  # type: ignore[union-attr]
+                # bytes sent while a board boots are lost (on a UART as on the virtual board),
+                # and a read waiting for a prompt that never comes has no timeout of its own
+                with self._deadline(6):
+                    self.t.enter_raw_repl(soft_reset=True, timeout_overall=3)  # type: ignore[union-attr]
                 return
-            except (TransportError, OSError, AttributeError) as e:
+            except (BoardError, TransportError, OSError, AttributeError) as e:
                 last = e
                 self.close()
                 time.sleep(0.5)

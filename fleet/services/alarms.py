@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from fleet.core.clock import now
 from fleet.core.errors import BadInput, Conflict, NotFound
 from fleet.services import audit
-from fleet.store.models import Alarm, AlarmState, Device, Notification
+from fleet.store.models import Alarm, AlarmState, Device, Event, Notification
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def on_alarm_event(session: Session, device: Device, event: dict[str, Any], at: 
     if alarm is None:
         alarm = Alarm(device_id=device.device_id, site_id=device.site_id, state=AlarmState.open.value,
                       level=level, peak_lel=lel, opened_seq=event.get("seq"), opened_at=at,
-                      escalation_level=0)
+                      escalation_level=0, valve_closed_at=_valve_closed_since(session, device.device_id))
         session.add(alarm)
         session.flush()
         audit.record(session, actor=device.device_id, action="alarm.opened", entity="alarm", entity_id=alarm.id,
@@ -79,6 +79,18 @@ def on_alarm_event(session: Session, device: Device, event: dict[str, Any], at: 
         audit.record(session, actor=device.device_id, action="alarm.updated", entity="alarm", entity_id=alarm.id,
                      detail={"level": alarm.level, "peak_lel": alarm.peak_lel, "seq": event.get("seq")}, at=at)
     return alarm
+
+
+def _valve_closed_since(session: Session, device_id: str) -> datetime | None:
+    """The sensor's comparator closes the valve at once, before the alarm's confirmation window
+    ends, so its `valve_closed` comes first: the incident shows that close if the device has
+    not reported the valve reopened since."""
+    last = session.scalars(
+        select(Event).where(Event.device_id == device_id, Event.origin == "device",
+                            Event.kind.in_(("valve_closed", "valve_reopened")))
+        .order_by(Event.seq.desc()).limit(1)
+    ).first()
+    return last.received_at if last is not None and last.kind == "valve_closed" else None
 
 
 def on_alarm_clear(session: Session, device: Device, event: dict[str, Any], at: datetime) -> Alarm | None:

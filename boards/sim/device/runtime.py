@@ -241,6 +241,29 @@ class SelectModule:
         self.poll = Poll
 
 
+class SocketModule:
+    """`socket` as the firmware sees it. Every virtual board shares the host's loopback, where
+    two boards listening on one fixed port (CoAP's 5683, bound with SO_REUSEADDR) would take
+    each other's datagrams; on a real network each board has an address of its own. So the
+    any-address with CoAP's default port resolves to port 0 here: the board gets a port of its
+    own, and the fleet, which answers and polls the address a board's uplinks come from,
+    reaches it. Any other port (a test that picked a free one to send to) is left alone."""
+
+    def __init__(self, real):
+        for k in dir(real):
+            if not k.startswith("__"):
+                setattr(self, k, getattr(real, k))
+        self.__name__ = "socket"
+        gai = real.getaddrinfo
+
+        def getaddrinfo(host, port, *args):
+            if host == "0.0.0.0" and port == 5683:
+                port = 0
+            return gai(host, port, *args)
+
+        self.getaddrinfo = getaddrinfo
+
+
 class BlockDev:
     """The flash: block reads and writes straight into the image file (no cache to lose)."""
 
@@ -490,6 +513,7 @@ def main():
     sys.modules["boardnet"] = boardnet
     sys.modules["time"] = TimeModule(time)
     sys.modules["select"] = SelectModule(select)
+    sys.modules["socket"] = SocketModule(socket)
     sys.modules["micropython"] = MicroPythonModule(micropython)
     mount(_cfg["image"], board)
     keep = set(sys.modules)

@@ -74,6 +74,25 @@ def test_event__gap_recorded_then_filled_by_late_arrivals(db: Database) -> None:
         assert s.scalars(select(Device)).one().last_seq == 4
 
 
+def test_event__comparator_close_before_the_alarm_shows_on_the_incident(db: Database) -> None:
+    _run(db, ("registration", ff.registration(DEV)))
+    _run(db, ("event", ff.event(DEV, 1, "valve_closed", src="comparator")))
+    _run(db, ("event", ff.event(DEV, 2, "alarm", lvl=1, lel=40.0)))
+    with db.session() as s:
+        (alarm,) = s.scalars(select(Alarm)).all()
+        closed = s.scalars(select(Event).where(Event.kind == "valve_closed")).one()
+        assert alarm.valve_closed_at == closed.received_at
+    # reopened by hand, then a new incident: its valve is open until the device says otherwise
+    _run(db, ("event", ff.event(DEV, 3, "alarm_clear", lel=0.0)), ("event", ff.event(DEV, 4, "valve_reopened")))
+    with db.session() as s:
+        s.scalars(select(Alarm)).one().state = "resolved"
+        s.commit()
+    _run(db, ("event", ff.event(DEV, 5, "alarm", lvl=1, lel=30.0)))
+    with db.session() as s:
+        newest = s.scalars(select(Alarm).order_by(Alarm.id.desc())).first()
+        assert newest.opened_seq == 5 and newest.valve_closed_at is None
+
+
 def test_registration__fresh_device_with_history__no_gap_for_old_seqs(db: Database) -> None:
     _run(db, ("registration", ff.registration(DEV, seq=40)), ("event", ff.event(DEV, 41)))
     with db.session() as s:
