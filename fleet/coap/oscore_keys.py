@@ -103,6 +103,7 @@ class DeviceContext(ao.CanProtect, ao.CanUnprotect, ao.SecurityContextUtils):
         _load_window(self.recipient_replay_window, replay_state)
         self.oscore_since = oscore_since
         self.address: str | None = None
+        self.last_remote: Any = None  # the transport's address object of the last accepted request
         self.closed = False
 
     def __repr__(self) -> str:
@@ -267,6 +268,7 @@ class DeviceContexts:
             ctx = self._by_address.pop(normal_hostinfo(remote), None)
             if ctx is not None and ctx.address == normal_hostinfo(remote):
                 ctx.address = None
+                ctx.last_remote = None
 
     def requires_oscore(self, device_id: str) -> bool:
         if self.require_all:
@@ -284,6 +286,10 @@ class DeviceContexts:
             if ctx.address:
                 self._by_address.pop(ctx.address, None)
             ctx.address = remote
+            before = self._by_address.get(remote)
+            if before is not None and before is not ctx:  # another device was last heard there
+                before.address = None
+                before.last_remote = None
             self._by_address[remote] = ctx
         if ctx.oscore_since is None:
             self._mark_since(ctx, now())

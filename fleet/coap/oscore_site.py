@@ -140,8 +140,13 @@ class OscoreSite(interfaces.Resource):
             code, text, reason = refusal(e)
             self._refuse(pipe, request, code, text, reason, ctx.device_id, f"{type(e).__name__}: {e}")
             return
-        remote = hostinfo(request.remote)
-        self.contexts.accepted(ctx, remote)
+        try:
+            same_place = ctx.last_remote is not None and request.remote == ctx.last_remote
+        except Exception:  # noqa: BLE001 - address objects of another transport
+            same_place = False
+        if not same_place or ctx.oscore_since is None:  # hostinfo parses an address: only when it moved
+            ctx.last_remote = request.remote
+            self.contexts.accepted(ctx, hostinfo(request.remote))
         plain.remote = OSCOREAddress(ctx, request.remote)
         await self._render_protected(pipe, plain, ctx, request_id)
 
