@@ -6,12 +6,13 @@ OSCORE to the real fleet (fleet/coap/oscore_*.py):
   OSCORE; the fleet's protected GET /health is answered;
 - the fleet restarts cleanly, then crashes: the board keeps talking (after the crash through the
   Echo round trip), with no replay refused and a fleet sequence number never reused;
-- the board reboots: its sequence numbers continue from its flash record, none refused."""
+- the board reboots: its sequence numbers continue from its flash record, none refused.
+
+Runs on the VirtualBoard's default heap."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,11 @@ from sqlalchemy import select
 from boards.image import build_vfs_image
 from fleet.provision import service
 from fleet.provision.models import DeviceCredential
+from fleet.provision.steps import config_bytes
 from fleet.runtime import Fleet
 from fleet.store.db import Database
 from fleet.store.migrate import upgrade
 from fleet.store.models import Device
-from fleet.provision.steps import config_bytes
 from utils.fleet_runtime import make_settings
 from utils.virtual_board import virtual_boards  # noqa: F401  (the fixture)
 
