@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from fleet.coap.client import DeviceClient
-from fleet.coap.fastpath import FastPath, attach
+from fleet.coap.fastpath import FastPath, attach, enlarge_receive_buffer
 from fleet.coap.server import CoapServer
 from fleet.core.clock import now
 from fleet.core.config import Settings
@@ -71,6 +71,7 @@ class Fleet:
                 raise
             self.coap = coap_server
             assert self.coap.context is not None
+            enlarge_receive_buffer(self.coap.context)
             if self.settings.coap_ingest == "fast":  # device uplinks off aiocoap's pipeline (fleet/coap/fastpath.py)
                 self.fastpath = attach(self.coap.context, FastPath(
                     self.writer, self.counter, dedup_lifetime_s=self.settings.coap_dedup_lifetime_s,

@@ -371,21 +371,33 @@ class FastPath(asyncio.DatagramProtocol):
         self.counter.count("coap", "malformed", why, self._remote(addr) if isinstance(addr, tuple) else None)
 
 
+def enlarge_receive_buffer(context: aiocoap.Context, size: int = RCVBUF_BYTES) -> int:
+    """Give the context's UDP sockets a 4 MB receive buffer (both ingest paths; docs/performance.md:
+    the default ~200 datagrams overflow during a commit or a garbage collection, and each drop
+    costs the device a 2-3 s retransmission). The kernel caps it at net.core.rmem_max; returns
+    how many sockets were set."""
+    n = 0
+    for mm in message_managers(context):
+        transport = getattr(mm.message_interface, "transport", None)
+        if transport is None:
+            continue
+        sock: socket.socket = transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            n += 1
+        except OSError as e:
+            log.warning("CoAP socket: SO_RCVBUF %d refused: %s", size, e)
+    return n
+
+
 def attach(context: aiocoap.Context, fast: FastPath) -> FastPath:
-    """Put `fast` in front of the aiocoap context's udp6 socket(s), and give those sockets a
-    4 MB receive buffer (docs/performance.md: the default ~200 datagrams overflow during a
-    commit or a garbage collection, and each drop costs the device a 2-3 s retransmission)."""
+    """Put `fast` in front of the aiocoap context's udp6 socket(s)."""
     attached = 0
     for mm in message_managers(context):
         mi = mm.message_interface
         transport = getattr(mi, "transport", None)
         if transport is None or not hasattr(mi, "datagram_msg_received"):
             continue
-        sock: socket.socket = transport.get_extra_info("socket")
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
-        except OSError as e:
-            log.warning("CoAP socket: SO_RCVBUF %d refused: %s", RCVBUF_BYTES, e)
         original = mi.datagram_msg_received
         sendmsg = transport.sendmsg
         pktinfo = (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiocoap
+import pytest
 from aiocoap.numbers.codes import Code
 from sqlalchemy import func, select
 
@@ -269,3 +270,25 @@ def test_standalone_socket__ingests_and_answers_anything_else_4_04(sqlite_db: Da
     assert ack_dropped
     with sqlite_db.session() as s:
         assert s.scalar(select(func.count()).select_from(Device)) == 1
+
+
+@pytest.mark.parametrize("ingest", ["fast", "aiocoap"])
+def test_coap_socket__receive_buffer_enlarged_on_both_paths(sqlite_db: Database, ingest: str) -> None:
+    from fleet.coap.tuning import message_managers
+
+    async def main() -> int:
+        fleet = Fleet(make_settings(sqlite_db.url, coap_ingest=ingest), database=Database(sqlite_db.url))
+        await fleet.start(background=False)
+        try:
+            assert fleet.coap is not None and fleet.coap.context is not None
+            assert (fleet.fastpath is not None) == (ingest == "fast")
+            socks = [mm.message_interface.transport.get_extra_info("socket") for mm in message_managers(fleet.coap.context)
+                     if getattr(mm.message_interface, "transport", None) is not None]
+            return min(s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) for s in socks)
+        finally:
+            await fleet.stop()
+
+    with open("/proc/sys/net/core/rmem_max") as f:
+        cap = int(f.read())
+    # the kernel reports twice what was granted; the default here is ~208 KB
+    assert asyncio.run(main()) >= 2 * min(cap, 4 << 20)
