@@ -195,11 +195,10 @@ class Ingestor:
         candidates = heartbeat_devs - {it.body["dev"] for it in items if it.kind != "heartbeat"}
         if not candidates:
             return {}
+        waiting = select(Command.id).where(Command.device_id == Device.device_id,
+                                           Command.state.in_(commands.OPEN_STATES)).exists()
         plain = set(session.scalars(select(Device.device_id).where(
-            Device.device_id.in_(candidates), Device.online.is_(True))))
-        if plain:
-            plain -= set(session.scalars(select(Command.device_id).where(
-                Command.device_id.in_(plain), Command.state.in_(commands.OPEN_STATES))))
+            Device.device_id.in_(candidates), Device.online.is_(True), ~waiting)))  # index (device_id, state)
         if not plain:
             return {}
         out: dict[int, Result] = {}

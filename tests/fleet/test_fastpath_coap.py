@@ -292,3 +292,21 @@ def test_coap_socket__receive_buffer_enlarged_on_both_paths(sqlite_db: Database,
         cap = int(f.read())
     # the kernel reports twice what was granted; the default here is ~208 KB
     assert asyncio.run(main()) >= 2 * min(cap, 4 << 20)
+
+
+def test_heartbeat__device_with_a_command_waiting__ack_carries_it(sqlite_db: Database) -> None:
+    """Such heartbeats take the ORM path (the ack offers the command); the others stay plain."""
+    from fleet.services import commands
+
+    async def body(fleet: Fleet, peer: Peer) -> tuple[dict[str, Any], dict[str, Any]]:
+        await register(peer)
+        hb = lambda mid: con_post("gg/hb", messages.encode("heartbeat", ff.heartbeat(DEV)), mid=mid, cf=112)  # noqa: E731
+        plain = messages.decode("ack", reply(await peer.ask(hb(40))).payload)
+        with fleet.db.session() as s:
+            commands.create(s, device_id=DEV, op="selftest", created_by="test", ttl_s=600)
+            s.commit()
+        return plain, messages.decode("ack", reply(await peer.ask(hb(41))).payload)
+
+    plain, with_cmd = with_fleet(sqlite_db, body)
+    assert plain["pc"] == 0 and "cmds" not in plain
+    assert with_cmd["pc"] == 1 and [c["op"] for c in with_cmd["cmds"]] == ["selftest"]
