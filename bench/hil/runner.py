@@ -30,7 +30,7 @@ SUITE = Path(__file__).resolve().parent
 
 # Procedure tests grouped so that no group outlasts the longest single procedure on the virtual
 # board; one virtual board per group. Measured here (2 shared cores, CI rig): loss_and_fleet_restart
-# 110-170 s (delivery under 30 % loss follows the RFC 7252 retransmission timing, so it varies
+# 160-181 s (delivery under 30 % loss follows the RFC 7252 retransmission timing, so it varies
 # from run to run), slow_ramp ~128 s with the CI ramp, interference ~55 s, alarm_response ~52 s,
 # short_spike ~28 s, power_loss ~25 s, events_survive_reboot ~23 s, warmup_alarm ~18 s,
 # fast_path and sensor_faults ~5 s each.
