@@ -67,8 +67,10 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     assert st["store"]["every_ack_stored"] is True
     assert st["store"]["after_max_run"]["devices"] == st["devices"]
 
-    assert st["proposal"]["main"]["answered"] > 0 and st["proposal_store"]["every_ack_stored"] is True
-    assert report["proposal_msgs_per_s"] > 0
+    aio = st["fleet_aiocoap"]["main"]  # the same fleet with coap_ingest = "aiocoap"
+    assert aio["answered"] > 0 and aio["codes"] == {"2.04": aio["answered"]}
+    assert st["aiocoap_path_store"]["every_ack_stored"] is True
+    assert report["aiocoap_path_msgs_per_s"] > 0 and report["fast_over_aiocoap_path"] > 0
 
     storm = report["scenarios"]["storm"]
     assert storm["alarms_sent"] > 0 and storm["alarms_acknowledged"] == storm["alarms_sent"]
@@ -85,7 +87,7 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     assert soak["kernel_udp_drops"] is not None
 
     ab = report["scenarios"]["ablation"]["variants"]
-    assert len(ab) == 6 and all(v["msgs_per_s"] > 0 for v in ab), ab
+    assert len(ab) == 7 and all(v["msgs_per_s"] > 0 for v in ab), ab
 
     mil = report["scenarios"]["million"]
     assert set(mil["queries"]) == {"dashboard_overview", "alarms_now", "offline_devices", "calibration_due", "township_progress"}
@@ -130,11 +132,11 @@ def test_smoke__postgresql_steady_and_restart_store_everything(tmp_path: Path) -
     assert rep["database"].startswith("127.0.0.1") or "postgres" not in rep["database"]  # no password in the report
     st = rep["scenarios"]["steady"]
     assert st["fleet"]["main"]["answered"] > 0 and st["store"]["every_ack_stored"] is True
-    assert st["proposal_store"]["every_ack_stored"] is True
+    assert st["aiocoap_path_store"]["every_ack_stored"] is True
     restart = rep["scenarios"]["restart"]
     assert restart["events_acknowledged"] > 0 and restart["acknowledged_but_missing"] == 0
     # The run's own databases are gone afterwards.
-    assert len(rep["postgres_databases"]) == 3  # steady, steady-proposal, restart
+    assert len(rep["postgres_databases"]) == 3  # steady, steady-aiocoap, restart
     engine = sa.create_engine(str(url))
     with engine.connect() as conn:
         left = set(conn.exec_driver_sql("SELECT datname FROM pg_database").scalars())
