@@ -14,7 +14,8 @@ anything else, which aiocoap then handles as before. One socket, so the fleet's 
 devices (polls, commands) still leave from the port devices talk to (their NAT mappings), and
 aiocoap keeps everything that needs it: OSCORE (a request with an OSCORE option never matches;
 an unprotected uplink naming a device that speaks OSCORE is handed over too, so it is refused
-exactly as the aiocoap path refuses it), /.well-known/core, Block1/Block2, Observe, pings,
+exactly as the aiocoap path refuses it; an accepted plain uplink tells the OSCORE contexts, as
+there, that a device which spoke OSCORE from that address has moved), /.well-known/core, Block1/Block2, Observe, pings,
 NON requests, other methods and paths, a Content-Format the path does not take (4.15), and the
 responses to the fleet's own requests. With `oscore_required` every plain uplink is handed
 over. `FastPath` is also an asyncio DatagramProtocol on its own (`datagram_received`), as used by
@@ -290,11 +291,13 @@ class FastPath(asyncio.DatagramProtocol):
             reason = "bad_cbor" if "not valid CBOR" in text else "bad_message"
             self._refuse(route, key, t, addr, ancdata, mid, token, BadInput(text, reason=reason))
             return True
-        if self.contexts is not None and self.contexts.requires_oscore(body["dev"]):
-            return self._hand_over()  # aiocoap's resource refuses it (4.01), counted per device
+        remote = self._remote(addr)
+        if self.contexts is not None:  # as fleet/coap/server.py IngestResource._check_sender does
+            if self.contexts.requires_oscore(body["dev"]):
+                return self._hand_over()  # aiocoap's resource refuses it (4.01), counted per device
+            self.contexts.plain_from(remote)  # a device that spoke OSCORE from here has moved
         self.taken += 1
         self.dedup.reserve(key, t)
-        remote = self._remote(addr)
         self.writer.enqueue(Item(kind=route.kind, body=body, at=now(), remote=remote),
                             lambda res: self._answer(res, route, key, addr, ancdata, mid, token, remote))
         return True

@@ -195,6 +195,11 @@ def test_plain_uplink_of_a_device_that_speaks_oscore__refused_by_the_aiocoap_pat
     async def body(fleet: Fleet, peer: Peer) -> tuple[aiocoap.Message, aiocoap.Message, int]:
         await register(peer)
         assert fleet.coap is not None and fleet.coap.contexts is not None and fleet.fastpath is not None
+        moved: list[str | None] = []
+        fleet.coap.contexts.plain_from = moved.append  # type: ignore[method-assign]
+        other = "gg-a4cf12b3c4d6"
+        plain_ok = reply(await peer.ask(con_post("gg/reg", messages.encode("registration", ff.registration(other)), 89)))
+        assert plain_ok.code == Code.CHANGED and len(moved) == 1 and moved[0].startswith("127.0.0.1:")  # type: ignore[union-attr]
         fleet.coap.contexts.requires_oscore = lambda dev: dev == DEV  # type: ignore[method-assign]
         before = fleet.fastpath.handed_over
         refused = reply(await peer.ask(con_post("gg/hb", messages.encode("heartbeat", ff.heartbeat(DEV)), 90, cf=112)))
