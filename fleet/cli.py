@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import importlib
 
+import click
 import typer
-
-app = typer.Typer(
-    name="gasguard",
-    help=(
-        "gasguard: firmware for gas-leak alarms with a linked shutoff valve, and the fleet "
-        "service that watches a city's installed base. Start with `gasguard demo`."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-)
+from typer.core import TyperGroup
 
 # name -> "module:attribute" of a typer.Typer (a group) or a plain function (one command).
 SUBCOMMANDS: dict[str, str] = {
@@ -36,25 +27,58 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _mount() -> None:
-    for name, target in SUBCOMMANDS.items():
-        module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            # Only a subcommand whose own module is not written yet is left out; a missing
-            # dependency inside an existing module is a real error and surfaces.
-            if e.name and module_name.startswith(e.name):
-                continue
-            raise
-        obj = getattr(module, attr)
-        if isinstance(obj, typer.Typer):
-            app.add_typer(obj, name=name)
-        else:
-            app.command(name=name)(obj)
+def _load(name: str) -> click.Command | None:
+    module_name, _, attr = SUBCOMMANDS[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        # Only a subcommand whose own module is not written yet is left out; a missing
+        # dependency inside an existing module is a real error and surfaces.
+        if e.name and module_name.startswith(e.name):
+            return None
+        raise
+    obj = getattr(module, attr)
+    if not isinstance(obj, typer.Typer):
+        single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+        single.command(name=name)(obj)
+        obj = single
+    cmd = typer.main.get_command(obj)
+    cmd.name = name
+    return cmd
 
 
-_mount()
+class _LazyGroup(TyperGroup):
+    """Imports a subcommand's module only when that subcommand runs (or help lists it): the
+    fleet's web stack alone takes seconds to import, and `gasguard sim` or `gasguard flash`
+    on an installer's laptop should not wait for it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        return _load(cmd_name)
+
+
+app = typer.Typer(
+    name="gasguard",
+    cls=_LazyGroup,
+    help=(
+        "gasguard: firmware for gas-leak alarms with a linked shutoff valve, and the fleet "
+        "service that watches a city's installed base. Start with `gasguard demo`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """gasguard: firmware for gas-leak alarms with a linked shutoff valve, and the fleet service
+    that watches a city's installed base. Start with `gasguard demo`."""
+
 
 if __name__ == "__main__":
     app()
