@@ -16,6 +16,28 @@ from protocol import messages, paths
 _REFUSED = (N.BAD_REQUEST, N.BAD_OPTION, N.UNSUPPORTED_CONTENT_FORMAT, N.UNPROCESSABLE_ENTITY)
 _SEEN_IDS = 16
 
+# Reporting gives way to detection (docs/firmware.md, "Memory"): a Reporter built in a heap
+# that has less than this left free (after a collection, with the endpoint and the site already
+# built) refuses to start with MemoryError, which the app takes as "no memory for reporting
+# now": it pauses reporting and tries again later. Running, reporting takes several KB more
+# than at this point (its tasks, a request in flight); measured on the Unix port (64-bit,
+# python -m firmware.footprint), starting with 16 KB free left the T/RH task without memory for
+# its few floats a minute; with 24 KB, no heap from 160 to 176 KB (2 KB steps) had reporting
+# start and then starve a detection task.
+HEADROOM = 24 * 1024
+
+
+def _headroom():
+    # free heap after a collection; None where there is no heap of our own to watch (CPython)
+    try:
+        import gc
+
+        free = gc.mem_free
+    except (ImportError, AttributeError):
+        return None
+    gc.collect()
+    return free()
+
 
 class Commands:
     """Carries out fleet commands once per id. `run(cmd) -> result dict`. The device never
@@ -62,10 +84,14 @@ class Commands:
 class Reporter:
     """Constructor: `endpoint` (coapnet.Endpoint), `outbox`, `remote` (fleet sockaddr),
     `registration()` and `health()` (-> dicts), `commands` (Commands), `heartbeat_s`,
-    `clock` (ms ticks). Async: `run()`; `deinit()` stops it. `kick()` wakes it for a new event."""
+    `clock` (ms ticks), `headroom` (bytes the heap must still have free, else MemoryError:
+    HEADROOM). Async: `run()`; `deinit()` stops it. `kick()` wakes it for a new event."""
 
     def __init__(self, endpoint, outbox, remote, registration, health, commands,
-                 heartbeat_s=300, clock=port.ticks_ms, log=None):
+                 heartbeat_s=300, clock=port.ticks_ms, log=None, headroom=HEADROOM):
+        free = _headroom()
+        if free is not None and free < headroom:
+            raise MemoryError("reporting: %d bytes free, detection keeps %d" % (free, headroom))
         self.ep = endpoint
         self.outbox = outbox
         self.remote = remote

@@ -1,6 +1,12 @@
 # CoAP numbers (RFC 7252 and the RFCs that extend it), named as the IANA registry names them:
 # https://www.iana.org/assignments/core-parameters/core-parameters.xhtml
 # ("CoAP Codes", "CoAP Option Numbers", "CoAP Content-Formats"). Both sides import this module.
+#
+# Here: the numbers the device uses, and the RFC 7252 s4.8 transmission parameters. The rest of
+# the registry (FETCH, CREATED, ETAG, BLOCK2, CF_JSON, METHODS, MAX_MESSAGE_SIZE, ...) is in
+# protocol/coap_numbers_more.py and reads through this module all the same (`N.BLOCK2`,
+# `from protocol.coap_numbers import OSCORE`): a module __getattr__ loads it on first use, so a
+# board, which never asks, keeps none of those names in RAM (docs/firmware.md s10).
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -14,10 +20,6 @@ CON = const(0)
 NON = const(1)
 ACK = const(2)
 RST = const(3)
-
-DEFAULT_PORT = const(5683)
-DEFAULT_SECURE_PORT = const(5684)
-VERSION = const(1)
 
 
 def code(cls, detail):
@@ -36,80 +38,29 @@ GET = const(1)
 POST = const(2)
 PUT = const(3)
 DELETE = const(4)
-FETCH = const(5)  # RFC 8132
-PATCH = const(6)  # RFC 8132
-IPATCH = const(7)  # RFC 8132
-
-METHODS = {"GET": 1, "POST": 2, "PUT": 3, "DELETE": 4, "FETCH": 5, "PATCH": 6, "iPATCH": 7}
 
 # Response codes
-CREATED = const(65)  # 2.01
-DELETED = const(66)  # 2.02
-VALID = const(67)  # 2.03
 CHANGED = const(68)  # 2.04
 CONTENT = const(69)  # 2.05
-CONTINUE = const(95)  # 2.31, RFC 7959
 BAD_REQUEST = const(128)  # 4.00
 UNAUTHORIZED = const(129)  # 4.01
 BAD_OPTION = const(130)  # 4.02
-FORBIDDEN = const(131)  # 4.03
 NOT_FOUND = const(132)  # 4.04
 METHOD_NOT_ALLOWED = const(133)  # 4.05
-NOT_ACCEPTABLE = const(134)  # 4.06
-REQUEST_ENTITY_INCOMPLETE = const(136)  # 4.08, RFC 7959
-CONFLICT = const(137)  # 4.09, RFC 8132
-PRECONDITION_FAILED = const(140)  # 4.12
-REQUEST_ENTITY_TOO_LARGE = const(141)  # 4.13
 UNSUPPORTED_CONTENT_FORMAT = const(143)  # 4.15
 UNPROCESSABLE_ENTITY = const(150)  # 4.22, RFC 8132
-TOO_MANY_REQUESTS = const(157)  # 4.29, RFC 8516
 INTERNAL_SERVER_ERROR = const(160)  # 5.00
-NOT_IMPLEMENTED = const(161)  # 5.01
-BAD_GATEWAY = const(162)  # 5.02
 SERVICE_UNAVAILABLE = const(163)  # 5.03
-GATEWAY_TIMEOUT = const(164)  # 5.04
-PROXYING_NOT_SUPPORTED = const(165)  # 5.05
 
 # Option numbers
-IF_MATCH = const(1)
-URI_HOST = const(3)
-ETAG = const(4)
-IF_NONE_MATCH = const(5)
-OBSERVE = const(6)  # RFC 7641
-URI_PORT = const(7)
-LOCATION_PATH = const(8)
-OSCORE = const(9)  # RFC 8613
 URI_PATH = const(11)
 CONTENT_FORMAT = const(12)
 MAX_AGE = const(14)
-URI_QUERY = const(15)
-ACCEPT = const(17)
-LOCATION_QUERY = const(20)
-BLOCK2 = const(23)  # RFC 7959
-BLOCK1 = const(27)  # RFC 7959
-SIZE2 = const(28)  # RFC 7959
-PROXY_URI = const(35)
-PROXY_SCHEME = const(39)
-SIZE1 = const(60)
-ECHO = const(252)  # RFC 9175
-NO_RESPONSE = const(258)  # RFC 7967
-REQUEST_TAG = const(292)  # RFC 9175
 
 # Content formats
-CF_TEXT_PLAIN = const(0)  # text/plain; charset=utf-8
 CF_LINK_FORMAT = const(40)  # application/link-format (RFC 6690)
-CF_XML = const(41)
-CF_OCTET_STREAM = const(42)
-CF_JSON = const(50)
 CF_CBOR = const(60)  # application/cbor: our maps
-CF_SENML_JSON = const(110)
 CF_SENML_CBOR = const(112)  # application/senml+cbor (RFC 8428): our heartbeats
-CF_OSCORE = const(10001)  # application/oscore (RFC 8613)
-
-# Sizes (RFC 7252 section 4.6): keep a message within 1152 bytes, a payload within 1024,
-# and use block-wise transfer (RFC 7959) beyond that.
-MAX_MESSAGE_SIZE = const(1152)
-MAX_PAYLOAD_SIZE = const(1024)
 
 
 class TransmissionParameters:
@@ -180,3 +131,17 @@ class TransmissionParameters:
 
 
 DEFAULTS = TransmissionParameters()
+
+
+def __getattr__(name):
+    # the rest of the registry (protocol/coap_numbers_more.py), loaded on first use
+    if name[:2] == "__":
+        raise AttributeError(name)
+    from protocol import coap_numbers_more
+
+    try:
+        return getattr(coap_numbers_more, name)
+    except AttributeError:
+        raise AttributeError(
+            "module 'protocol.coap_numbers' has no attribute '%s'" % name
+        ) from None

@@ -10,7 +10,7 @@
 # are. CBOR failures surface as protocol.cbor.CBORError, everything else as MessageError.
 from protocol import codes
 from protocol import senml
-from protocol.cbor import CBORError, Tag, dump_into, dumps, loads, loads_prefix
+from protocol.cbor import Tag, dump_into, dumps, loads
 from protocol.cbor_decode import TooManyItems
 from protocol.cbor_encode import _head
 
@@ -236,10 +236,8 @@ HEARTBEAT_RECORDS = (
     ("warmup", "30000/0/14"),
 )
 _FLAT_TO_SENML = {}
-_SENML_TO_FLAT = {}
 for _flat, _name in HEARTBEAT_RECORDS:
     _FLAT_TO_SENML[_flat] = _name
-    _SENML_TO_FLAT[_name] = _flat
 del _flat, _name
 
 
@@ -330,25 +328,6 @@ def _senml_value_label(v):
     return senml.V
 
 
-def heartbeat_to_pack(flat):
-    """The SenML pack (a list of records with CBOR labels) for a validated flat dict."""
-    records = []
-    first = {senml.BN: base_name(flat["dev"]), senml.BT: flat.get("t", 0)}
-    for key, name in HEARTBEAT_RECORDS:
-        if key in flat:
-            rec = first if first is not None else {}
-            first = None
-            rec[senml.N] = name
-            v = flat[key]
-            rec[_senml_value_label(v)] = v
-            records.append(rec)
-    # Unknown keys are tolerated: they travel as records named by the key itself.
-    for key in _extra_keys(flat):
-        v = flat[key]
-        records.append({senml.N: key, _senml_value_label(v): v})
-    return records
-
-
 def _extra_keys(flat):
     """The flat keys outside the table that can travel as records, sorted (dict order differs
     between MicroPython and CPython; the bytes must not)."""
@@ -395,67 +374,6 @@ def _write_record(buf, name, v, first):
         dump_into(buf, first.get("t", 0))
 
 
-_VALUE_LABELS = (senml.V, senml.VS, senml.VB, senml.VD)
-
-
-def pack_to_heartbeat(pack):
-    """The flat dict of a SenML pack (not yet validated against the heartbeat table)."""
-    if type(pack) is not list:
-        raise MessageError("heartbeat", "expected array (SenML pack), got %s" % cbor_type_name(pack))
-    if not pack:
-        raise MessageError("heartbeat", "expected at least one SenML record, got none")
-    flat = {}
-    bn = None
-    bt = 0
-    for i in range(len(pack)):
-        rec = pack[i]
-        where = "heartbeat[%d]" % i
-        if type(rec) is not dict:
-            raise MessageError(where, "expected map (SenML record), got %s" % cbor_type_name(rec))
-        if senml.BN in rec:
-            bn = rec[senml.BN]
-            if type(bn) is not str:
-                raise MessageError(where + ".bn", "expected text, got %s" % cbor_type_name(bn))
-            if i == 0:
-                _bn_device(where, bn, flat)
-        if senml.BT in rec:
-            bt = rec[senml.BT]
-            if not _is_number(bt):
-                raise MessageError(where + ".bt", "expected number, got %s" % cbor_type_name(bt))
-            if i == 0:
-                flat["t"] = bt
-        if bn is None:
-            raise MessageError(where + ".bn", "missing (the first record names the device)")
-        n = rec.get(senml.N, "")
-        if type(n) is not str:
-            raise MessageError(where + ".n", "expected text, got %s" % cbor_type_name(n))
-        found = None
-        for label in _VALUE_LABELS:
-            if label in rec:
-                if found is not None:
-                    raise MessageError(where, "expected one value (v, vs, vb or vd), got several")
-                found = label
-        if found is None:
-            raise MessageError(where, "expected a value (v, vs, vb or vd), got none")
-        key = _SENML_TO_FLAT.get(n, n)
-        if key in flat:
-            raise MessageError(where, "duplicate record %s (%s)" % (n, key))
-        flat[key] = rec[found]
-    if "t" not in flat:
-        flat["t"] = 0
-    return flat
-
-
-def _bn_device(where, bn, flat):
-    prefix = senml.BASE_NAME_PREFIX
-    dev = bn[len(prefix) : -1]
-    if not bn.startswith(prefix) or not bn.endswith(":") or not _is_device_id(dev):
-        raise MessageError(
-            where + ".bn", "expected %s<device_id>:, got %s" % (prefix, _got(bn))
-        )
-    flat["dev"] = dev
-
-
 # --- encode / decode ------------------------------------------------------------------------
 
 
@@ -474,63 +392,21 @@ def decode(kind, data):
     try:
         obj = loads(data, max_items=MAX_ITEMS[kind])
     except TooManyItems as e:
-        raise _too_many(kind, data, e.offset)
+        from protocol import messages_more
+
+        raise messages_more.too_many(kind, data, e.offset)
     if kind == "heartbeat":
-        obj = pack_to_heartbeat(obj)
+        from protocol import messages_more
+
+        obj = messages_more.pack_to_heartbeat(obj)
     _check_map(kind, obj, fields)
     return obj
 
 
-def _too_many(kind, data, start):
-    """The MessageError for the array or map at byte `start` that decode refused as too long."""
-    limit = MAX_ITEMS[kind]
-    field = _field_at(kind, data, start, limit)
-    what = "items" if data[start] >> 5 == 4 else "keys"
-    for key, _, _, rule in FIELDS[kind]:
-        if rule is not None and rule[0] == "items" and field == kind + "." + key:
-            return MessageError(field, "expected at most %d items, got more than %d" % (rule[2], limit))
-    return MessageError(field, "expected at most %d %s, got more" % (limit, what))
+def __getattr__(name):
+    # heartbeat_to_pack, pack_to_heartbeat: in protocol/messages_more.py, loaded on first use
+    if name in ("heartbeat_to_pack", "pack_to_heartbeat"):
+        from protocol import messages_more
 
-
-def _head_at(data, pos):
-    # (major type, argument or None when indefinite, next offset) of a head decode accepted
-    ib = data[pos]
-    ai = ib & 0x1F
-    if ai < 24:
-        return ib >> 5, ai, pos + 1
-    if ai == 31:
-        return ib >> 5, None, pos + 1
-    n = 1 << (ai - 24)
-    return ib >> 5, int.from_bytes(bytes(data[pos + 1 : pos + 1 + n]), "big"), pos + 1 + n
-
-
-def _field_at(kind, data, target, limit):
-    """Where the container at byte `target` sits ("heartbeat.up", "ack.cmds", "heartbeat[3]"):
-    a walk down from the top, element by element, into the one that fails to decode. Runs only
-    after decode refused the message, so it costs nothing on the way in."""
-    where = kind
-    pos = 0
-    try:
-        while pos < target:
-            major, n, p = _head_at(data, pos)
-            if major == 6:  # a tag: go on with its content
-                pos = p
-                continue
-            i = 0
-            key = None
-            while n is None or i < n:
-                if major == 5:
-                    key, p = loads_prefix(data, p, max_items=limit)
-                try:
-                    p = loads_prefix(data, p, max_items=limit)[1]
-                except CBORError:
-                    break  # the container is in this element
-                i += 1
-            if major == 5:
-                where += "." + key if type(key) is str else "[%r]" % (key,)
-            else:
-                where += "[%d]" % i
-            pos = p
-    except CBORError:
-        pass  # in a map key: name what was found so far
-    return where
+        return getattr(messages_more, name)
+    raise AttributeError("module 'protocol.messages' has no attribute '%s'" % name)

@@ -1,7 +1,10 @@
 # runs-on: micropython cpython
+# mp-heapsize: 256k
 """The uplink order and its rules on a fake CoAP endpoint: register first, events oldest first
 and removed only on 2.04, a refused event dropped so it cannot block the queue, commands from
-acks carried out once and their results sent up."""
+acks carried out once and their results sent up. (256 KB on MicroPython: every module here is
+compiled from source in the test's heap, and the fake endpoint decodes heartbeats, the fleet's
+side, whose helpers protocol.messages loads on first use.)"""
 import asyncio
 
 from firmware.coap import Message, RequestTimedOut
@@ -113,3 +116,20 @@ def test_commands_in_an_ack_run_once_and_their_results_go_up():
     results = [o for p, o in ep.sent if p == "cr"]
     assert [(r["id"], r["st"]) for r in results] == [(9, "done"), (10, "refused"), (9, "done")]
     assert results[1]["why"] == "unknown op 'reboot'"
+
+
+def test_too_little_heap_left__the_reporter_refuses_to_start():
+    # reporting gives way to detection: with less than `headroom` bytes free after a collection
+    # it is not built (MemoryError: the app pauses reporting); CPython has no heap to watch
+    import sys
+
+    cmds = Commands("gg-r", {})
+    try:
+        Reporter(FakeEndpoint([]), None, b"fleet", dict, dict, cmds, headroom=1 << 40)
+    except MemoryError as e:
+        assert sys.implementation.name == "micropython"
+        assert str(e).startswith("reporting: ") and str(e).endswith(
+            " bytes free, detection keeps %d" % (1 << 40))
+    else:
+        assert sys.implementation.name != "micropython"
+    assert Reporter(FakeEndpoint([]), None, b"fleet", dict, dict, cmds).registered is False
