@@ -17,6 +17,7 @@ def test_detection_runs_in_a_160k_heap_through_an_alarm():
     assert out["events"] >= 3  # boot, alarm, valve_closed
     assert out["samples"] >= 15
     # no detection task crashed, whatever else did not fit: the network tasks may fail for lack
-    # of memory and then pause (docs/firmware.md, "Memory: reporting never starves detection")
-    assert not {k: n for k, n in out["crashes"].items() if k not in ("coap", "report")}
+    # of memory and then pause, the T/RH reading retries (docs/firmware.md, "Memory: reporting
+    # never starves detection")
+    assert not {k: n for k, n in out["crashes"].items() if k in ("sample", "indicate", "valve", "loop")}
     assert out["mpy_firmware"] > 10000 and out["mpy_protocol"] > 10000
