@@ -74,7 +74,8 @@ class BenchRun:
 @pytest.fixture(scope="module")
 def bench_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Every run the selected tests of this module need, started together."""
-    wanted = [it.name for it in request.session.items if it.module is request.module and it.name in RUNS]
+    wanted = [it.name for it in request.session.items
+              if getattr(it, "module", None) is request.module and it.name in RUNS]
     runs: dict[str, BenchRun] = {}
     try:
         for name in wanted:
