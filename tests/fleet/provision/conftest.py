@@ -17,13 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from provision_support import BOARD_HEAP, provision_cli  # noqa: F401  (for the tests)
 from utils.virtual_board import virtual_boards  # noqa: F401  (the fixture)
 
 HERE = Path(__file__).resolve().parent
-# The app with a fleet configured runs out of heap on the virtual board's default 256k today
-# (coap task: "MemoryError: memory allocation failed, allocating 1280 bytes"); reported to the
-# firmware owners. Until then the boards here get 512k.
-BOARD_HEAP = "512k"
 REPO = HERE.parents[2]
 
 
@@ -121,14 +118,3 @@ def factory_vfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("factory") / "vfs-sim.img"
     path.write_bytes(build_vfs_image("sim"))
     return path
-
-
-def provision_cli(*args: str, timeout: float = 180.0, env: dict[str, str] | None = None,
-                  input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The real `gasguard provision` in a child process (wide terminal so lines do not wrap)."""
-    e = dict(os.environ)
-    e.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
-    e.pop("GASGUARD_ENROL_TOKEN", None)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "fleet.cli", "provision", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env=e, input=input)

@@ -9,7 +9,7 @@ import pytest
 
 from boards.sim.board import read_image
 from fleet.provision.service import fingerprint
-from conftest import BOARD_HEAP, provision_cli
+from provision_support import BOARD_HEAP, provision_cli
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from boards.sim.board import read_image
-from conftest import BOARD_HEAP
+from provision_support import BOARD_HEAP
 
 pytestmark = pytest.mark.timeout(240)
 from fleet.provision.board import BoardSession
