@@ -499,12 +499,16 @@ class App:
                                      self.health, self.commands, s.heartbeat_s, self.clock,
                                      log=_log)
         except MemoryError:
-            # reporting does not fit beside detection now: pause it, as after a crash
-            if sock is not None and self.endpoint is None:
-                try:
+            # reporting does not fit beside detection now: pause it, as after a crash (the
+            # endpoint, if it was built, closes the socket; a socket left bound would keep
+            # taking datagrams meant for the next try)
+            try:
+                if self.endpoint is not None:
+                    self.endpoint.deinit()
+                elif sock is not None:
                     sock.close()
-                except OSError:
-                    pass
+            except OSError:
+                pass
             self.endpoint = None
             self.reporter = None
             self._shed_network(started=False)
