@@ -148,7 +148,11 @@ class Reporter:
         self.server_time = ack["st"]
         self.server_tick = self.clock()
         for cmd in ack.get("cmds", ()):
-            self.results.append(self.commands.run(cmd))
+            res = self.commands.run(cmd)
+            # the fleet offers a command again until its result arrives: one result in the
+            # queue is enough (each copy would cost a request on a lossy link)
+            if res not in self.results:
+                self.results.append(res)
         return ack
 
     async def step(self):
