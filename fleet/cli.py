@@ -3,11 +3,11 @@ this module only mounts them, so adding a subcommand is one line in SUBCOMMANDS.
 
 from __future__ import annotations
 
-import importlib
-
 import click
 import typer
 from typer.core import TyperGroup
+
+from fleet.core import plugins
 
 # name -> "module:attribute" of a typer.Typer (a group) or a plain function (one command).
 SUBCOMMANDS: dict[str, str] = {
@@ -28,16 +28,9 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 def _load(name: str) -> click.Command | None:
-    module_name, _, attr = SUBCOMMANDS[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        # Only a subcommand whose own module is not written yet is left out; a missing
-        # dependency inside an existing module is a real error and surfaces.
-        if e.name and module_name.startswith(e.name):
-            return None
-        raise
-    obj = getattr(module, attr)
+    obj = plugins.load(SUBCOMMANDS[name])
+    if obj is None:
+        return None
     if not isinstance(obj, typer.Typer):
         single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
         single.command(name=name)(obj)

@@ -6,7 +6,6 @@ their status from the one error table (fleet/core/errors.py); validation errors 
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleet.api.routes import alarms, audit, commands, devices, events, health, models, sites
+from fleet.core import plugins
 from fleet.core.errors import FleetError, http_status
 from fleet.runtime import Fleet
 
@@ -45,14 +45,7 @@ PLUGIN_PAGE_ROUTERS = (
 
 
 def _plugin(target: str) -> APIRouter | None:
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and module_name.startswith(e.name):
-            return None
-        raise
-    return getattr(module, attr)  # type: ignore[no-any-return]
+    return plugins.load(target)  # type: ignore[no-any-return]
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
