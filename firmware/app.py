@@ -32,7 +32,7 @@ from firmware.valve import SRC_COMMAND, SRC_POWER, Valve
 
 FW_VERSION = "0.1.0"
 NET_TASKS = ("coap", "report")
-NET_OOM_LIMIT = 3  # MemoryErrors in the network tasks before reporting pauses
+NET_OOM_LIMIT = 3  # MemoryErrors (in any task) while reporting runs, before it pauses
 NET_RETRY_FIRST_S = 30  # the first retry after a pause; doubling up to net_retry_s
 # what only reporting imports: forgotten when it pauses, so the collector can free it
 NET_MODULES = ("firmware.coapnet", "firmware.reporter", "firmware.resources", "firmware.coap")
@@ -409,14 +409,16 @@ class App:
                 self.crashes[name] = n
                 pause = 500
                 if isinstance(e, MemoryError):
-                    # the heap is short: give it back before anything else allocates
+                    # the heap is short: give it back before anything else allocates. Whichever
+                    # task found it short, reporting is what gives way
                     e = None
                     port.collect()
-                    if name in NET_TASKS:
+                    if self.endpoint is not None or self.reporter is not None:
                         self._net_oom += 1
                         if self._net_oom >= NET_OOM_LIMIT:
                             self._shed_network()
-                            return
+                    if name in NET_TASKS and self.endpoint is None:
+                        return  # reporting paused: its tasks end; the retry starts new ones
                 try:  # the log costs memory too: the first few, then every hundredth
                     if n <= 3 or n % 100 == 0:
                         _log("task %s crashed (%d): %r" % (name, n, e or "MemoryError"))
@@ -469,8 +471,11 @@ class App:
     def _spawn_network(self):
         if self.endpoint is not None:
             spawn = asyncio.create_task
-            self.tasks.append(spawn(self._supervise("coap", self.endpoint.run)))
-            self.tasks.append(spawn(self._supervise("report", self.reporter.run)))
+            try:
+                self.tasks.append(spawn(self._supervise("coap", self.endpoint.run)))
+                self.tasks.append(spawn(self._supervise("report", self.reporter.run)))
+            except MemoryError:
+                self._shed_network()  # no room for even the tasks: pause, as after a crash
 
     def _start_network(self):
         s = self.s
@@ -558,16 +563,17 @@ class App:
             loop.set_exception_handler(self._loop_error)
         if not self.maint:
             self.wdt = port.wdt(self.s.wdt_ms, self.m)
-        self._start_network()
+        # detection first: its tasks exist before reporting takes any memory
         spawn = asyncio.create_task
         self.tasks.append(spawn(self._supervise("sample", self._sample)))
         self.tasks.append(spawn(self._supervise("indicate", self._indicate)))
         self.tasks.append(spawn(self._supervise("valve", self.valve.run)))
-        self._spawn_network()
-        if self.s.compensation and "th_sda" in self.s.pins and "th_scl" in self.s.pins:
-            self.tasks.append(spawn(self._supervise("climate", self._climate)))
         if self.wdt is not None:
             self.tasks.append(spawn(self._feed()))
+        if self.s.compensation and "th_sda" in self.s.pins and "th_scl" in self.s.pins:
+            self.tasks.append(spawn(self._supervise("climate", self._climate)))
+        self._start_network()
+        self._spawn_network()
         while not self._dead:
             await port.sleep_ms(500)
 

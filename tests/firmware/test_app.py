@@ -386,15 +386,61 @@ def test_app__network_out_of_memory_pauses_reporting_and_detection_goes_on():
         gone = "protocol.paths" not in sys.modules
     finally:
         app._dead = True
-        # put the forgotten modules back: the rest of this test process still uses them
-        for name in saved:
-            sys.modules[name] = saved[name]
-            pkg, _, short = name.rpartition(".")
-            if pkg in saved:
-                setattr(saved[pkg], short, saved[name])
+        _put_back(saved)
     assert sorted(stopped) == ["endpoint", "reporter"]
     assert app.endpoint is None and app.reporter is None and app.net_sheds == 1
     assert app.crashes["coap"] == 3
     assert gone
     assert app.detector.samples == 1
     assert app._times()[1] >= 1800000000  # event times go on from the fleet's last known time
+
+
+def test_app__memory_short_in_a_detection_task_pauses_reporting_not_detection():
+    import asyncio
+
+    m, root = fresh()
+    app = App(root, machine=m, maint=True, clock=m.sim.now_ms)
+    stopped = []
+
+    class Part:
+        def deinit(self):
+            stopped.append(1)
+
+        def epoch(self):
+            return 0
+
+    app.endpoint, app.reporter = Part(), Part()
+    calls = [0]
+
+    async def short_then_fine():
+        calls[0] += 1
+        if calls[0] <= 3:
+            raise MemoryError("memory allocation failed")
+        app._dead = True  # the 4th run: the task itself carries on after the pause
+
+    async def go():
+        await app._supervise("climate", short_then_fine)
+
+    import sys
+
+    saved = dict(sys.modules)
+    if hasattr(asyncio, "new_event_loop"):
+        asyncio.new_event_loop()
+    try:
+        asyncio.run(go())
+    finally:
+        app._dead = True
+        _put_back(saved)
+    assert app.net_sheds == 1 and len(stopped) == 2 and app.endpoint is None
+    assert calls[0] == 4 and app.crashes["climate"] == 3
+
+
+def _put_back(saved):
+    # the modules a reporting pause forgot: the rest of this test process still uses them
+    import sys
+
+    for name in saved:
+        sys.modules[name] = saved[name]
+        pkg, _, short = name.rpartition(".")
+        if pkg in saved:
+            setattr(saved[pkg], short, saved[name])
