@@ -159,6 +159,8 @@ class Device(Base):
     place the poller and direct commands go."""
 
     __tablename__ = "devices"
+    # The dashboard overview's lists (migration 0007): online by device id, offline by when.
+    __table_args__ = (Index(None, "online", "device_id"), Index(None, "online", "last_offline_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[str] = mapped_column(String(32), unique=True)
