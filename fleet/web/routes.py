@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from fleet.api.deps import FleetDep, SessionDep
 from fleet.coap.oscore_models import oscore_refusals, oscore_since
@@ -52,6 +53,11 @@ def _render(name: str, ctx: dict[str, Any], lang_q: str | None, status: int = 20
 
 LangQ = Annotated[str | None, Query(alias="lang")]
 
+# The overview's rows come with their site already; a device's own joined product model and
+# site are not shown there, and joining them for 1,000 alarms and 400 devices cost about 40 %
+# of the page's queries at a million devices. Loaded on access, should a template ever use them.
+_LISTED = (lazyload(Device.product_model), lazyload(Device.site))
+
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, session: SessionDep, lang: LangQ = None) -> HTMLResponse:
@@ -61,7 +67,7 @@ def overview(request: Request, session: SessionDep, lang: LangQ = None) -> HTMLR
         .join(Device, Device.device_id == Alarm.device_id)
         .outerjoin(Site, Site.id == Device.site_id)
         .where(Alarm.state.in_(alarms.ACTIVE))
-        .order_by(Alarm.state.desc(), Alarm.opened_at.desc())
+        .order_by(Alarm.state.desc(), Alarm.opened_at.desc()).options(*_LISTED)
     ).all()
     # Two index counts rather than a GROUP BY over every device (online is NOT NULL): the
     # offline ones are a few per cent, and SQLite counts a whole table from its smallest index.
@@ -70,11 +76,11 @@ def overview(request: Request, session: SessionDep, lang: LangQ = None) -> HTMLR
     counts = {True: total - offline_n, False: offline_n}
     offline = session.execute(
         select(Device, Site).outerjoin(Site, Site.id == Device.site_id).where(Device.online.is_(False))
-        .order_by(Device.last_offline_at.desc()).limit(200)
+        .order_by(Device.last_offline_at.desc()).limit(200).options(*_LISTED)
     ).all()
     online = session.execute(
         select(Device, Site).outerjoin(Site, Site.id == Device.site_id).where(Device.online.is_(True))
-        .order_by(Device.device_id).limit(200)
+        .order_by(Device.device_id).limit(200).options(*_LISTED)
     ).all()
     ctx.update(active=active, online_count=counts[True], offline_count=counts[False], offline=offline,
                online=online, refresh_s=15)
