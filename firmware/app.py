@@ -73,7 +73,7 @@ class App:
         self._dead = False
         self._net_oom = 0  # network-task MemoryErrors since reporting (re)started
         self.net_sheds = 0
-        self._epoch = (0, 0)  # (uptime, fleet time) when reporting was last paused
+        self._epoch_t = 0  # the fleet's time when reporting was last paused, and when that was
         self._epoch_at = self.t0
         self.commands = None
         self.reset_cause = port.reset_cause(self.m)
@@ -224,8 +224,8 @@ class App:
         up = port.ticks_diff(now, self.t0) // 1000
         if self.reporter is not None:
             t = self.reporter.epoch()
-        elif self._epoch[1]:
-            t = self._epoch[1] + port.ticks_diff(now, self._epoch_at) // 1000
+        elif self._epoch_t:
+            t = self._epoch_t + port.ticks_diff(now, self._epoch_at) // 1000
         else:
             t = 0
         return up, t
@@ -428,14 +428,12 @@ class App:
                     pass
                 await port.sleep_ms(pause)
 
-    def _shed_network(self, started=True):
+    def _shed_network(self):
         """Reporting could not get memory (again and again, or not even to start): stop it
         and give its memory to detection, which never depends on it. Events stay on flash;
         reporting starts again after `net_retry_s` (docs/firmware.md, memory)."""
-        if started and self.reporter is None and self.endpoint is None:
-            return
         if self.reporter is not None:
-            self._epoch = self._times()  # keep the fleet's time for event stamps meanwhile
+            self._epoch_t = self.reporter.epoch()  # the fleet's time, for event stamps meanwhile
             self._epoch_at = self.clock()
         for part in (self.reporter, self.endpoint):
             if part is not None:
@@ -447,8 +445,7 @@ class App:
         self.endpoint = None
         self.commands = None
         _forget(*NET_MODULES)
-        _forget(*[k for k in sys.modules if k.split(".")[0] in NET_PACKAGES
-                  or k.startswith(NET_PACKAGES[1])])
+        _forget(*[k for k in sys.modules for p in NET_PACKAGES if k == p or k.startswith(p + ".")])
         port.collect()
         self.net_sheds += 1
         # a passing shortage should not silence the device for long: 30 s, 60 s, ... up to
@@ -504,19 +501,15 @@ class App:
                                      self.health, self.commands, s.heartbeat_s, self.clock,
                                      log=_log)
         except MemoryError:
-            # reporting does not fit beside detection now: pause it, as after a crash (the
-            # endpoint, if it was built, closes the socket; a socket left bound would keep
-            # taking datagrams meant for the next try)
-            try:
-                if self.endpoint is not None:
-                    self.endpoint.deinit()
-                elif sock is not None:
+            # reporting does not fit beside detection now: pause it, as after a crash. A socket
+            # left bound would take the next try's datagrams: the endpoint closes its own
+            # (in _shed_network), a bare one is closed here
+            if self.endpoint is None and sock is not None:
+                try:
                     sock.close()
-            except OSError:
-                pass
-            self.endpoint = None
-            self.reporter = None
-            self._shed_network(started=False)
+                except OSError:
+                    pass
+            self._shed_network()
         except Exception as e:  # noqa: BLE001 - no network: detection goes on without it
             _log("network not started: %r" % (e,))
             if hasattr(sys, "print_exception"):

@@ -27,18 +27,6 @@ _SEEN_IDS = 16
 HEADROOM = 24 * 1024
 
 
-def _headroom():
-    # free heap after a collection; None where there is no heap of our own to watch (CPython)
-    try:
-        import gc
-
-        free = gc.mem_free
-    except (ImportError, AttributeError):
-        return None
-    gc.collect()
-    return free()
-
-
 class Commands:
     """Carries out fleet commands once per id. `run(cmd) -> result dict`. The device never
     has an "open" command (docs/protocol.md): unknown ops are refused."""
@@ -89,8 +77,9 @@ class Reporter:
 
     def __init__(self, endpoint, outbox, remote, registration, health, commands,
                  heartbeat_s=300, clock=port.ticks_ms, log=None, headroom=HEADROOM):
-        free = _headroom()
-        if free is not None and free < headroom:
+        port.collect()
+        free = port.mem_free()  # 0 where there is no heap of our own to watch (CPython)
+        if free and free < headroom:
             raise MemoryError("reporting: %d bytes free, detection keeps %d" % (free, headroom))
         self.ep = endpoint
         self.outbox = outbox
