@@ -37,10 +37,11 @@ def test_events_survive_fleet_outage_and_power_cut_with_no_gap(tmp_path: Path) -
             out1 = await kill(proc)  # power cut during the outage
             proc = await start_board(tmp_path, [[0.5, "set_gas", {"gas": "methane", "value": 0.0}]])
             await asyncio.sleep(6.0)  # it boots, clears the alarm, cannot reach the fleet
+            hbs_before = len(fleet.hbs)  # a slow first run may have sent one already
             server = await start_server(fleet, port)
             await wait_for(lambda: any(e["k"] == "alarm_clear" for e in fleet.events.values()),
                            30, "alarm_clear after the outage", proc)
-            await wait_for(lambda: fleet.hbs, 20, "a heartbeat", proc)
+            await wait_for(lambda: len(fleet.hbs) > hbs_before, 20, "a heartbeat after the cut", proc)
         finally:
             out = await kill(proc)
             await server.shutdown()
