@@ -412,9 +412,9 @@ class VirtualBoard:
             self._kill_child()
             self._powered = False
             self._shadow_sync()
-            self._shadow.power_cut()
-            self._event({"ev": "power", "n": "power", "v": 0, "t": self.now_ms()})
-            self._event({"ev": "valve", "n": "valve", "v": self._shadow.valve.state, "t": self.now_ms()})
+            t = self._shadow.power_cut()  # one instant for the cut and what the valve did at it
+            self._event({"ev": "power", "n": "power", "v": 0, "t": t})
+            self._event({"ev": "valve", "n": "valve", "v": self._shadow.valve.state, "t": t})
 
     def power_restore(self, timeout: float = 10.0, brownout: bool = False) -> None:
         """Power on: a cold boot (PWRON_RESET); the sensor heater starts warming up again."""

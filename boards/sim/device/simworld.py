@@ -497,6 +497,7 @@ class World:
         self.wdt_timeout = 0
         self.timers = []
         self._irqs = {}
+        return t
 
     def power_restore(self, brownout=False):
         t = self.now_ms()
