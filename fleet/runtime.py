@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from fleet.coap.client import DeviceClient
 from fleet.coap.fastpath import FastPath, attach, enlarge_receive_buffer
+from fleet.coap.workers import IngestWorkers
 from fleet.coap.server import CoapServer
 from fleet.core.clock import now
 from fleet.core.config import Settings
@@ -43,6 +44,7 @@ class Fleet:
         self.coap: CoapServer | None = None
         self.fastpath: FastPath | None = None
         self.device_client: DeviceClient | None = None
+        self.workers: IngestWorkers | None = None
         self.notify_kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
@@ -77,10 +79,23 @@ class Fleet:
                     self.writer, self.counter, dedup_lifetime_s=self.settings.coap_dedup_lifetime_s,
                     contexts=getattr(self.coap, "contexts", None)))
             self.device_client = DeviceClient(self.coap.context, timeout_s=self.settings.poll_timeout_s)
+            await self._start_workers()
         if background:
             for fn in (run_poller, run_housekeeping, run_notifier):
                 self._tasks.append(asyncio.create_task(fn(self), name=f"fleet-{fn.__name__}"))
         self.started = True
+
+    async def _start_workers(self) -> None:
+        n = self.settings.ingest_workers
+        if not n:
+            return
+        if self.fastpath is None:
+            log.warning("ingest_workers = %d ignored: workers share the fast path (coap_ingest = fast)", n)
+            return
+        assert self.coap is not None
+        self.workers = IngestWorkers(self.settings, self.coap.context, n,
+                                     count_bad=lambda why: self.counter.count("coap", "relay", why, None))
+        await self.workers.start()
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -91,6 +106,9 @@ class Fleet:
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
+        if self.workers is not None:
+            await self.workers.stop()
+            self.workers = None
         if self.coap is not None:
             await self.coap.stop()
             self.coap = None

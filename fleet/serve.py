@@ -119,13 +119,16 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR")] = "INFO",
     coap_ingest: Annotated[str | None, typer.Option(
         "--coap-ingest", help="device uplinks: fast (off the socket) or aiocoap (its request pipeline)")] = None,
+    ingest_workers: Annotated[int | None, typer.Option(
+        "--ingest-workers", help="extra processes taking heartbeats off the CoAP port (about one per spare core)")] = None,
 ) -> None:
     """Run the fleet service: CoAP ingest and the HTTP API and dashboard, together."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("coap-server").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        settings = get_settings(config, db=db, coap_port=coap_port, http_port=http_port, coap_ingest=coap_ingest)
+        settings = get_settings(config, db=db, coap_port=coap_port, http_port=http_port, coap_ingest=coap_ingest,
+                                ingest_workers=ingest_workers)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

@@ -203,17 +203,20 @@ def decode(kind: str, payload: bytes) -> dict[str, Any]:
 
 
 class FastPath(asyncio.DatagramProtocol):
-    """The four ingest resources on the socket. `send(datagram, addr, ancdata)` is set by
-    `attach()` (aiocoap's socket) or `connection_made()` (a socket of its own)."""
+    """The four ingest resources on the socket (or only those of `kinds`: an ingest worker takes
+    heartbeats). `send(datagram, addr, ancdata)` is set by `attach()` (aiocoap's socket),
+    `connection_made()` (a socket of its own) or the ingest worker."""
 
     def __init__(self, writer: BatchWriter, counter: ErrorCounter, *, dedup_lifetime_s: float = 15.0,
-                 dedup_max: int = DEDUP_MAX, contexts: Any = None) -> None:
+                 dedup_max: int = DEDUP_MAX, contexts: Any = None, kinds: frozenset[str] | None = None) -> None:
         self.writer = writer
         self.counter = counter
         self.contexts = contexts  # fleet.coap.oscore_keys.DeviceContexts or None
         self.dedup = DedupCache(dedup_lifetime_s, dedup_max)
         self.routes: dict[bytes, _Route] = {}
         for row in INGEST_PATHS.values():
+            if kinds is not None and row[paths.REQUEST_KIND] not in kinds:
+                continue  # left to aiocoap (or, in an ingest worker, to the main process)
             route = _Route(paths.uri_path(row[paths.PATH]), row[paths.REQUEST_KIND], row[paths.RESPONSE_CF])
             # the options up to the payload marker, with and without the Content-Format option
             self.routes[_option_bytes(row[paths.PATH], row[paths.REQUEST_CF])] = route

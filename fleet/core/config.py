@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     coap_ingest: str = Field(default="fast", pattern="^(fast|aiocoap)$",
                              description="device uplinks: fast = read off the socket (fleet/coap/fastpath.py), "
                              "aiocoap = through aiocoap's request pipeline")
+    ingest_workers: int = Field(default=0, ge=0, le=64,
+                                description="extra processes taking plain heartbeats off the CoAP port "
+                                "(SO_REUSEPORT; fleet/coap/ingest_worker.py); about one per spare core")
 
     # OSCORE between devices and the fleet (docs/oscore.md "The fleet's side", docs/security.md).
     oscore_enabled: bool = Field(default=True, description="speak OSCORE with devices; provisioning writes "
