@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
 import aiocoap
@@ -23,10 +24,13 @@ from fleet.ingest.writer import BatchWriter
 from fleet.provision.models import DeviceCredential
 from fleet.runtime import Fleet
 from fleet.store.db import Database
+from fleet.store.migrate import upgrade
 from fleet.store.models import Device, Event, Reading
 from protocol import messages
 from utils import fleet_factories as ff
+from utils.fake_device import FakeDevice
 from utils.fleet_runtime import make_settings
+from test_oscore_fleet import OscoreDevice, device_context, issue_key  # the same OSCORE devices
 
 N_DEVICES = 32
 
@@ -181,3 +185,41 @@ def test_relay__round_trip__wrong_token_and_truncation_named() -> None:
     ep.datagram_received(b"\x00" * 60, ("127.0.0.1", 1))
     assert got == [(b"\x40\x02\x00\x01", [(*relay.PKTINFO, b"\x00" * 20)], 0, addr)]
     assert (ep.relayed, ep.refused) == (1, 1) and "wrong token" in bad[0]
+
+
+def test_workers__oscore_devices_served_through_the_relay__plain_impersonation_refused(tmp_path: Path) -> None:
+    """OSCORE stays with the main process (one process per device context): protected uplinks a
+    worker receives are relayed, answered, stored once; a plain uplink naming a device that
+    speaks OSCORE is refused whichever process the kernel gives it to."""
+    url = f"sqlite:///{tmp_path}/fleet.db"
+    upgrade(url)
+    db = Database(url)
+    ids = ["gg-05c0a00001%02x" % i for i in range(16)]
+    keys = {d: issue_key(db, d) for d in ids}
+
+    async def main() -> tuple[list[int], list[tuple[Any, bytes]], dict[str, Any]]:
+        fleet = Fleet(make_settings(url, ingest_workers=1))
+        await fleet.start(background=False)
+        assert fleet.coap_port is not None and fleet.workers is not None
+        devices = [await OscoreDevice(d, fleet.coap_port, device_context(tmp_path / d, keys[d])).start() for d in ids]
+        plains = [await FakeDevice(d, fleet.coap_port).start() for d in ids]
+        try:
+            for dev in devices:
+                await dev.register()
+                await dev.heartbeat()
+            seqs = [(await dev.event("alarm"))["seq"] for dev in devices]
+            refused = [await p.post("gg/hb", "heartbeat", ff.heartbeat(p.device_id)) for p in plains]
+            summary = fleet.workers.summary()
+        finally:
+            for x in (*devices, *plains):
+                await x.stop()
+            await fleet.stop()
+        return seqs, refused, summary
+
+    seqs, refused, summary = asyncio.run(main())
+    assert seqs == [1] * len(ids)
+    assert refused == [(Code.UNAUTHORIZED, b"OSCORE required")] * len(ids)
+    assert summary["relayed"] > 0  # 32 sockets: the worker got some of them, and relayed them all
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.origin == "device")) == len(ids)
+        assert s.scalar(select(func.count()).select_from(Reading)) == len(ids)
