@@ -10,8 +10,8 @@ import typer
 
 app = typer.Typer(help="Benchmarks and hardware-in-loop rig tests.", no_args_is_help=True)
 
-PERF_SCENARIOS = ("steady", "storm", "restart", "million", "soak", "ablation", "oscore")
-DEFAULT_SCENARIOS = ("steady", "storm", "restart", "million", "soak")
+PERF_SCENARIOS = ("steady", "scale", "storm", "restart", "million", "soak", "ablation", "oscore")
+DEFAULT_SCENARIOS = ("steady", "scale", "storm", "restart", "million", "soak")
 
 
 @app.command()

@@ -169,6 +169,30 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15 of stat)
 
 
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid` (/proc/<pid>/task/*/children): a fleet's ingest workers."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process and its children that are still running (main process + workers)."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(cpu_seconds(c) or 0.0 for c in children(pid))
+
+
 def udp_drops(port: int) -> int | None:
     """Kernel receive drops of the UDP socket(s) bound to `port` (/proc/net/udp `drops` column).
 

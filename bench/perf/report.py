@@ -101,6 +101,21 @@ def markdown(rep: dict[str, Any]) -> str:
                     "", "Top functions by self time:", ""]
                 lines += ["| function | self % |", "|---|---|"]
                 lines += ["| `%s` | %s |" % (f, p) for f, p in res["profile"]["self_pct"][:15]]
+        elif name == "scale":
+            lines += ["Baseline (bare aiocoap, one process) %s msgs/s; %s devices, window %s, %s s per run, %s usable CPUs." % (
+                _fmt(res.get("baseline_msgs_per_s")), _fmt(res.get("devices")), _fmt(res.get("window")),
+                _fmt(res.get("duration_s")), _fmt(res.get("cpus"))), "",
+                "| fleet processes | msgs/s | x one process | added per added process | x baseline | CPU µs/msg (all processes) "
+                "| p50 / p99 ms | retransmissions, lost, kernel drops | every ack stored | load average |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+            for r in res.get("runs", []):
+                lat = r.get("latency") or {}
+                lines.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s, %s, %s | %s | %s |" % (
+                    r["processes"], _fmt(r["msgs_per_s"]), _fmt(r.get("speedup", 1.0)),
+                    _fmt(r.get("added_per_process_msgs_per_s")), _fmt(r.get("ratio_to_baseline")),
+                    _fmt(r.get("server_cpu_us_per_msg")), _fmt(lat.get("p50_ms")), _fmt(lat.get("p99_ms")),
+                    _fmt(r.get("retransmissions")), _fmt(r.get("lost")), _fmt(r.get("kernel_udp_drops")),
+                    "yes" if r.get("every_ack_stored") else "no", r.get("load_average")))
         elif name == "storm":
             lines += ["%s alarms sent by %s devices within %s s over heartbeats at %s/s; %s visible, %s never visible." % (
                 _fmt(res["alarms_sent"]), _fmt(res["devices"]), _fmt(res["storm_span_s"]), _fmt(res["heartbeat_rate"]),

@@ -110,9 +110,9 @@ class Ctx:
         """Run the generator against `server`; adds the kernel's UDP drops on the server's port."""
         cfg.setdefault("model", fleetstore.BENCH_MODEL)
         before = procs.udp_drops(server.coap_port) or 0
-        cpu0 = procs.cpu_seconds(server.pid)
+        cpu0 = procs.tree_cpu_seconds(server.pid)  # with a fleet's ingest workers
         out = procs.run_loadgen({"port": server.coap_port, **cfg}, self.workdir, name, self.gen_cpu)
-        cpu1 = procs.cpu_seconds(server.pid)
+        cpu1 = procs.tree_cpu_seconds(server.pid)
         after = procs.udp_drops(server.coap_port)
         m = out["main"]
         m["kernel_udp_drops"] = None if after is None else after - before

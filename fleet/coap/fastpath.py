@@ -62,6 +62,7 @@ import cbor2
 from aiocoap.transports.udp6 import UDP6EndpointAddress
 from aiocoap.util import hostportjoin
 
+from fleet.coap import reader
 from fleet.coap.server import INGEST_PATHS
 from fleet.coap.tuning import message_managers
 from fleet.core.clock import now
@@ -421,6 +422,7 @@ def attach(context: aiocoap.Context, fast: FastPath) -> FastPath:
                 _orig(data, ancdata, flags, address)
 
         mi.datagram_msg_received = received
+        reader.install(transport, mi)  # up to 64 datagrams per wake-up instead of one (fleet/coap/reader.py)
         fast.send = lambda data, addr, anc, _s=sendmsg: _s(data, anc, 0, addr)
         fast.interface = mi
         attached += 1

@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from fleet.coap import reader
 from fleet.coap.fastpath import FastPath
 from fleet.coap.relay import PKTINFO, RCVBUF_BYTES, pack
 from fleet.core.config import Settings
@@ -49,7 +50,6 @@ KINDS = frozenset({"heartbeat"})
 KEYS_REFRESH_S = 1.0  # how soon a newly issued device key is seen (before, the main process decides too)
 COUNTER_FLUSH_S = 10.0
 STATS_S = 2.0
-READS_PER_WAKE = 64
 
 
 class KeyedDevices:
@@ -133,26 +133,19 @@ class Worker:
         loop.add_reader(self.sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        sock = self.sock
-        if sock is None:
+        if self.sock is not None:
+            reader.drain(self.sock, self._datagram)
+
+    def _datagram(self, data: bytes, anc: list[Any], _flags: int, addr: Any) -> None:
+        reply = [c for c in anc if (c[0], c[1]) == PKTINFO]
+        try:
+            taken = self.fast.receive(data, addr, reply)
+        except Exception as e:  # noqa: BLE001 - a fast-path bug must not stop the reader
+            log.error("CoAP fast path failed on a datagram from %s: %r", addr, e, exc_info=True)
+            self.counter.count("coap", "internal", repr(e)[:500], None)
             return
-        for _ in range(READS_PER_WAKE):
-            try:
-                data, anc, _flags, addr = sock.recvmsg(2048, 256)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:  # e.g. an ICMP error queued on the socket: go on reading
-                log.debug("CoAP socket: %s", e)
-                continue
-            reply = [c for c in anc if (c[0], c[1]) == PKTINFO]
-            try:
-                taken = self.fast.receive(data, addr, reply)
-            except Exception as e:  # noqa: BLE001 - a fast-path bug must not stop the reader
-                log.error("CoAP fast path failed on a datagram from %s: %r", addr, e, exc_info=True)
-                self.counter.count("coap", "internal", repr(e)[:500], None)
-                continue
-            if not taken:
-                self._relay(data, addr, reply[0][2] if reply else None)
+        if not taken:
+            self._relay(data, addr, reply[0][2] if reply else None)
 
     def _relay(self, data: bytes, addr: Any, pktinfo: bytes | None) -> None:
         assert self.relay_sock is not None

@@ -131,6 +131,7 @@ class IngestWorkers:
                     self.stats[index] = msg["stats"]
                 elif "stopped" in msg:
                     self.stats[index] = msg["stopped"]
+                    log.info("ingest worker %d stopped: %s", index, msg["stopped"])
         finally:
             code = await proc.wait()
             self._procs.pop(index, None)

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     d = tmp_path_factory.mktemp("perf")
-    scenarios = ["-s%s" % n for n in ("steady", "storm", "restart", "million", "soak", "ablation")]
+    scenarios = ["-s%s" % n for n in ("steady", "scale", "storm", "restart", "million", "soak", "ablation")]
     cmd = [sys.executable, "-m", "fleet.cli", "bench", "perf", "--smoke", *scenarios, "--json", str(d / "perf.json"),
            "--md", str(d / "perf.md"), "--workdir", str(d / "work")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -38,7 +38,7 @@ def test_smoke__headline_keys_and_machine(report: dict) -> None:
     assert m["packages"]["aiocoap"] and m["packages"]["cbor2"]
     assert len(m["load_average_at_start"]) == 3
     assert report["smoke"] is True
-    assert set(report["scenarios"]) == {"steady", "storm", "restart", "million", "soak", "ablation"}
+    assert set(report["scenarios"]) == {"steady", "scale", "storm", "restart", "million", "soak", "ablation"}
     assert all("error" not in r for r in report["scenarios"].values()), {n: r.get("error") for n, r in report["scenarios"].items()}
     assert "# gasguard performance report" in report["_md"] and "## Goals" in report["_md"]
     assert "baseline" in report["_stdout"]
@@ -71,6 +71,11 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     assert aio["answered"] > 0 and aio["codes"] == {"2.04": aio["answered"]}
     assert st["aiocoap_path_store"]["every_ack_stored"] is True
     assert report["aiocoap_path_msgs_per_s"] > 0 and report["fast_over_aiocoap_path"] > 0
+
+    scale = report["scenarios"]["scale"]  # gasguard serve --ingest-workers 0, then 1
+    assert [r["processes"] for r in scale["runs"]] == [1, 2] and len(scale["runs"][1]["worker_pids"]) == 1
+    assert all(r["msgs_per_s"] > 0 and r["every_ack_stored"] and r["lost"] == 0 for r in scale["runs"]), scale["runs"]
+    assert scale["best"]["msgs_per_s"] == max(r["msgs_per_s"] for r in scale["runs"])
 
     storm = report["scenarios"]["storm"]
     assert storm["alarms_sent"] > 0 and storm["alarms_acknowledged"] == storm["alarms_sent"]
