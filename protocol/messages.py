@@ -269,7 +269,7 @@ def _check_map(where, obj, fields):
                 % (_EXPECTED.get(tname, tname), _got(v) if tname == "device_id" else cbor_type_name(v)),
             )
         if rule is not None:
-            _check_rule(where + "." + key, v, rule)
+            _check_rule(where, key, v, rule)  # the field's name is built only for an error
 
 
 def _got(v):
@@ -281,20 +281,21 @@ def _got(v):
     return name
 
 
-def _check_rule(field, v, rule):
+def _check_rule(where, key, v, rule):
     how = rule[0]
     if how == "in":
         if v not in rule[1]:
             raise MessageError(
-                field, "expected one of %s, got %r" % (", ".join(str(x) for x in rule[1]), v)
+                where + "." + key, "expected one of %s, got %r" % (", ".join(str(x) for x in rule[1]), v)
             )
     elif how == "range":
         if rule[2] is None:
             if v < rule[1]:
-                raise MessageError(field, "expected at least %s, got %r" % (rule[1], v))
+                raise MessageError(where + "." + key, "expected at least %s, got %r" % (rule[1], v))
         elif not rule[1] <= v <= rule[2]:
-            raise MessageError(field, "expected %s..%s, got %r" % (rule[1], rule[2], v))
+            raise MessageError(where + "." + key, "expected %s..%s, got %r" % (rule[1], rule[2], v))
     elif how == "items":
+        field = where + "." + key
         if len(v) > rule[2]:
             raise MessageError(field, "expected at most %d items, got %d" % (rule[2], len(v)))
         fields = FIELDS[rule[1]]

@@ -59,41 +59,45 @@ def pack_to_heartbeat(pack):
     bt = 0
     for i in range(len(pack)):
         rec = pack[i]
-        where = "heartbeat[%d]" % i
+        # the record's name ("heartbeat[3]") is built only for an error: nothing allocated per record
         if type(rec) is not dict:
-            raise MessageError(where, "expected map (SenML record), got %s" % cbor_type_name(rec))
+            raise MessageError(_rec(i), "expected map (SenML record), got %s" % cbor_type_name(rec))
         if senml.BN in rec:
             bn = rec[senml.BN]
             if type(bn) is not str:
-                raise MessageError(where + ".bn", "expected text, got %s" % cbor_type_name(bn))
+                raise MessageError(_rec(i) + ".bn", "expected text, got %s" % cbor_type_name(bn))
             if i == 0:
-                _bn_device(where, bn, flat)
+                _bn_device(_rec(0), bn, flat)
         if senml.BT in rec:
             bt = rec[senml.BT]
             if not _is_number(bt):
-                raise MessageError(where + ".bt", "expected number, got %s" % cbor_type_name(bt))
+                raise MessageError(_rec(i) + ".bt", "expected number, got %s" % cbor_type_name(bt))
             if i == 0:
                 flat["t"] = bt
         if bn is None:
-            raise MessageError(where + ".bn", "missing (the first record names the device)")
+            raise MessageError(_rec(i) + ".bn", "missing (the first record names the device)")
         n = rec.get(senml.N, "")
         if type(n) is not str:
-            raise MessageError(where + ".n", "expected text, got %s" % cbor_type_name(n))
+            raise MessageError(_rec(i) + ".n", "expected text, got %s" % cbor_type_name(n))
         found = None
         for label in _VALUE_LABELS:
             if label in rec:
                 if found is not None:
-                    raise MessageError(where, "expected one value (v, vs, vb or vd), got several")
+                    raise MessageError(_rec(i), "expected one value (v, vs, vb or vd), got several")
                 found = label
         if found is None:
-            raise MessageError(where, "expected a value (v, vs, vb or vd), got none")
+            raise MessageError(_rec(i), "expected a value (v, vs, vb or vd), got none")
         key = _SENML_TO_FLAT.get(n, n)
         if key in flat:
-            raise MessageError(where, "duplicate record %s (%s)" % (n, key))
+            raise MessageError(_rec(i), "duplicate record %s (%s)" % (n, key))
         flat[key] = rec[found]
     if "t" not in flat:
         flat["t"] = 0
     return flat
+
+
+def _rec(i):
+    return "heartbeat[%d]" % i
 
 
 def _bn_device(where, bn, flat):
