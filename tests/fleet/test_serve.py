@@ -112,3 +112,39 @@ def test_serve__coap_port_taken__exit_1_with_message(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert f"error: [Errno 98] cannot listen for CoAP on 127.0.0.1:{port}: " in proc.stderr
     assert "choose another --coap-port (0 picks a free one)" in proc.stderr
+
+
+def test_serve__ingest_workers_in_health__main_killed__workers_exit(tmp_path: Path) -> None:
+    """A worker must not outlive its main process: it would hold the CoAP port and relay to nobody."""
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "serve", "--db", str(tmp_path / "fleet.db"), "--coap-port", "0",
+         "--http-port", "0", "--ready-file", str(ready), "--log-level", "WARNING", "--ingest-workers", "1"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "gasguard serve did not become ready in 30 s"
+            time.sleep(0.1)
+        info = json.loads(ready.read_text())
+        health = httpx.get(f"{info['http_url']}/api/v1/health", headers=auth_headers(str(tmp_path / "fleet.db"))).json()
+        workers = health["ingest"]["workers"]
+        assert workers["workers"] == 1 and workers["restarts"] == 0 and len(workers["pids"]) == 1
+        worker = int(next(iter(workers["pids"].values())))
+        assert Path(f"/proc/{worker}").exists()
+    finally:
+        proc.kill()  # SIGKILL: no clean stop; the worker sees its stdin close
+        proc.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{worker}").exists() and _state(worker) != "Z":
+        assert time.monotonic() < deadline, "the ingest worker outlived its main process by 10 s"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

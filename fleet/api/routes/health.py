@@ -30,6 +30,8 @@ def service_health(session: SessionDep, fleet: FleetDep) -> ServiceHealth:
     ingest = summary(fleet.writer)
     if fleet.coap is not None:
         ingest["dedup_entries"] = fleet.coap.dedup_entries()
+    if fleet.workers is not None:  # gasguard serve --ingest-workers N: pids, restarts, what each took
+        ingest["workers"] = fleet.workers.summary()
     errors = {f"{r}:{why}": n for (r, why), n in sorted(fleet.counter.totals.items())}
     return ServiceHealth(status="ok" if db_state == "ok" else "degraded", database=db_state, time=now(),
                          coap_port=fleet.coap_port, devices=counts, alarms_active=active, ingest=ingest,
