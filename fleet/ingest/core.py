@@ -93,20 +93,32 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+_INT_COLUMNS = frozenset(("alarm", "valve", "faults", "heap_free", "uptime_s"))
+
+
 def reading_values(body: dict[str, Any]) -> dict[str, Any]:
-    """The `readings` columns of a heartbeat's flat dict."""
+    """The `readings` columns of a heartbeat's flat dict (or of its `heartbeat_health`)."""
     values = {col: json_safe(body.get(name)) for name, col in READING_FIELDS.items()}
-    for col in ("alarm", "valve", "faults", "heap_free", "uptime_s"):
+    for col in _INT_COLUMNS:
         if values[col] is not None:
             values[col] = int(values[col])
     return values
 
 
-def heartbeat_health(body: dict[str, Any], at: datetime) -> dict[str, Any]:
+def heartbeat_health(body: dict[str, Any], at: datetime, at_iso: str | None = None) -> dict[str, Any]:
     """What `devices.health` holds after a heartbeat: its fields and when it arrived."""
     hb = {k: json_safe(v) for k, v in body.items() if k != "dev"}
-    hb["received_at"] = at.isoformat()
+    hb["received_at"] = at_iso or at.isoformat()
     return hb
+
+
+def _reading_tuple(safe: dict[str, Any]) -> list[Any]:
+    """The READING_FIELDS columns of a heartbeat's health dict (values already JSON-safe)."""
+    out = []
+    for name, col in READING_FIELDS.items():
+        v = safe.get(name)
+        out.append(int(v) if v is not None and col in _INT_COLUMNS else v)
+    return out
 
 
 class DbapiMany:
@@ -222,16 +234,22 @@ class Ingestor:
         out: dict[int, Result] = {}
         readings: list[dict[str, Any]] = []
         reports: dict[str, dict[str, Any]] = {}
+        keep = self.settings.store_readings
+        at: Any = None
         for i, it in enumerate(items):
             dev = it.body["dev"]
             if it.kind != "heartbeat" or dev not in plain:
                 continue
+            if it.at is not at:  # messages of one millisecond share their time (fleet/coap/fastpath.py)
+                at = it.at
+                at_iso = at.isoformat()
+                ack = {"st": int(at.timestamp()), "pc": 0}  # shared, read only: the same bytes on the wire
             b = it.body
-            reports[dev] = (it.at, heartbeat_health(b, it.at), b.get("fw") or None, it.remote or None, dev)
-            if self.settings.store_readings:
-                r = reading_values(b)
-                readings.append((dev, it.at, *(r[col] for col in READING_FIELDS.values())))
-            out[i] = Result(ack={"st": int(it.at.timestamp()), "pc": 0}, device_id=dev)
+            health = heartbeat_health(b, at, at_iso)
+            reports[dev] = (at, health, b.get("fw") or None, it.remote or None, dev)
+            if keep:
+                readings.append((dev, at, *_reading_tuple(health)))
+            out[i] = Result(ack=ack, device_id=dev)
         _INSERT_READINGS.run(session, readings)
         _UPDATE_REPORTS.run(session, list(reports.values()))
         return out
