@@ -23,7 +23,7 @@ import uvicorn
 from fleet.api.main import create_app
 from fleet.core.config import Settings, get_settings
 from fleet.runtime import Fleet
-from fleet.tasks import work_orders
+from fleet.tasks import progress_snapshot, work_orders
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ async def serving(settings: Settings) -> AsyncIterator[ServeHandle]:
     fleet = Fleet(settings)
     await fleet.start()
     work_orders.start(fleet)  # the lifecycle work orders, daily (fleet/tasks/work_orders.py)
+    progress_snapshot.start(fleet)  # township progress kept current (fleet/tasks/progress_snapshot.py)
     app = create_app(fleet, manage=False)
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted sockets of that protocol
     # number; with 0 every keep-alive response after the first waited ~44 ms for a delayed ACK.

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from fleet.campaign import service
+from fleet.campaign import service, snapshot
 from fleet.campaign.pages import ScopeDep, SessionDep
 from fleet.campaign.plan import load_plan
 from fleet.campaign.service import ItemSpec
@@ -54,6 +54,10 @@ class AreaPublic(BaseModel):
 class ProgressPublic(BaseModel):
     as_of: date
     township: str | None
+    computed_at: datetime = Field(description="when these figures were computed (UTC)")
+    source: Literal["snapshot", "live"] = Field(
+        description="snapshot: the stored figures the background refresh keeps for today; live: computed now")
+    stale: bool = Field(description="a snapshot with campaign writes since it was computed (next refresh)")
     data: list[AreaPublic]
     total: AreaPublic
 
@@ -70,15 +74,15 @@ def _area(p: service.AreaProgress) -> AreaPublic:
 
 
 @router.get("/progress", response_model=ProgressPublic)
-def get_progress(session: SessionDep, township: ScopeDep, as_of: date | None = None) -> ProgressPublic:
-    """Progress per township (ranked), or per community of `township`, against the plan's stages."""
-    day = as_of or now().date()
-    plan = load_plan()
-    areas = service.progress(session, as_of=day, township=township, plan=plan)
-    if not township:
-        areas = service.rank(areas)
-    total = service.totals(areas, name="total", plan=plan, as_of=day)
-    return ProgressPublic(as_of=day, township=township, data=[_area(p) for p in areas], total=_area(total))
+def get_progress(session: SessionDep, township: ScopeDep, as_of: date | None = None,
+                 fresh: Annotated[bool, Query(description="compute now instead of serving the snapshot")] = False,
+                 ) -> ProgressPublic:
+    """Progress per township (ranked), or per community of `township`, against the plan's stages.
+    Today's figures come from the progress snapshot when there is one (fleet/campaign/snapshot.py;
+    see `computed_at`, `source`, `stale`); another `as_of`, or `fresh=true`, is computed live."""
+    v = snapshot.view(session, as_of=as_of, township=township, fresh=fresh, plan=load_plan())
+    return ProgressPublic(as_of=v.as_of, township=v.township, computed_at=v.computed_at, source=v.source,
+                          stale=v.stale, data=[_area(p) for p in v.areas], total=_area(v.total))
 
 
 class NeedsPublic(BaseModel):

@@ -162,6 +162,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "record_install": ("登记安装", "Record the install"),
     "contract_price": ("合同金额(元)", "Contract price (yuan)"),
     "error": ("出错了", "Something went wrong"),
+    "computed_at": ("数据计算于 {at} UTC", "Figures computed at {at} UTC"),
+    "source_snapshot": ("（统计快照：数据变化后自动重算）", "(stored snapshot, recomputed after data change)"),
+    "source_live": ("（实时计算）", "(computed for this page)"),
+    "stale": ("此后有新数据，正在等待重算", "newer data is waiting for the next recompute"),
+    "recompute": ("立即实时计算", "Compute now"),
 }
 
 

@@ -1,5 +1,6 @@
 """Campaign tables (Alembic revision `0002_lifecycle_campaign`): installs, inspections, findings,
-supply stops.
+supply stops; and (revision `0008_progress_snapshot`) the township progress snapshot with the
+change counter that says when it is out of date (fleet/campaign/snapshot.py).
 
 Inspections and findings are general records (DESIGN.md "Where this is going"): today they are
 the township self-check and the city spot-check of installs; later a home inspection of a
@@ -120,3 +121,55 @@ class SupplyStop(Base):
     restore_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restored_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class ProgressState(Base):
+    """One row (id 1): the campaign's change counter and what the progress snapshot reflects.
+
+    `changes` goes up by one in every transaction that writes a table `service.progress()` reads
+    (fleet/campaign/snapshot.py bumps it, in that same transaction, so a reader that sees the
+    new value also sees the new rows). The snapshot is current when `snapshot_changes` equals
+    `changes` and `snapshot_as_of` is today."""
+
+    __tablename__ = "campaign_progress_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    changes: Mapped[int] = mapped_column(BigInteger, default=0)
+    snapshot_as_of: Mapped[date | None] = mapped_column(Date)
+    snapshot_changes: Mapped[int | None] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refresh_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class ProgressArea(Base):
+    """One community's progress counters (service.AreaProgress without the stages, which are
+    derived from these and the plan when served), as of `ProgressState.snapshot_as_of`; a
+    township's are the sum of its communities'. NULL township or community is stored as "", as
+    the live query shows it. `position` keeps the order the live query returned (its SQL
+    collation, not Python's)."""
+
+    __tablename__ = "campaign_progress_areas"
+
+    township: Mapped[str] = mapped_column(String(128), primary_key=True)
+    community: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[int] = mapped_column(Integer, default=0)
+    residential: Mapped[int] = mapped_column(Integer, default=0)
+    non_residential: Mapped[int] = mapped_column(Integer, default=0)
+    residential_ok: Mapped[int] = mapped_column(Integer, default=0)
+    non_residential_ok: Mapped[int] = mapped_column(Integer, default=0)
+    non_residential_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    installed_sites: Mapped[int] = mapped_column(Integer, default=0)
+    self_checked: Mapped[int] = mapped_column(Integer, default=0)
+    self_passed: Mapped[int] = mapped_column(Integer, default=0)
+    spot_checked: Mapped[int] = mapped_column(Integer, default=0)
+    spot_passed: Mapped[int] = mapped_column(Integer, default=0)
+    open_findings: Mapped[int] = mapped_column(Integer, default=0)
+    ledger_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Wherever the campaign tables are mapped, writes to the tables progress reads are counted
+# (fleet/campaign/changes.py), so the progress snapshot knows when it is out of date.
+from fleet.campaign import changes as _changes  # noqa: E402 - after the tables it counts writes to
+
+_changes.install()

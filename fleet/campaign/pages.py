@@ -29,7 +29,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fleet.campaign import ledger, report, service
+from fleet.campaign import ledger, report, service, snapshot
 from fleet.campaign.i18n import translator
 from fleet.campaign.plan import load_plan
 from fleet.campaign.rules import site_needs
@@ -120,15 +120,16 @@ def _as_of(text: str | None) -> date:
 
 @router.get("", response_class=HTMLResponse)
 def progress_page(request: Request, session: SessionDep, township: ScopeDep,
-                  as_of: Annotated[str | None, Query()] = None) -> HTMLResponse:
-    day = _as_of(as_of)
-    plan = load_plan()
-    areas = service.progress(session, as_of=day, township=township, plan=plan)
-    if not township:
-        areas = service.rank(areas)
-    total = service.totals(areas, name="total", plan=plan, as_of=day)
+                  as_of: Annotated[str | None, Query()] = None,
+                  fresh: Annotated[bool, Query()] = False) -> HTMLResponse:
+    """Today's figures (the city's ranking, or one township's communities) are served from the
+    progress snapshot (fleet/campaign/snapshot.py), with when they were computed; `?fresh=1`
+    computes them now."""
+    v = snapshot.view(session, as_of=_as_of(as_of), township=township, fresh=fresh, plan=load_plan())
     return render(request, session, "progress.html", title_key="progress", active="progress", township=township,
-                  keep={"as_of": as_of} if as_of else {}, areas=areas, total=total, as_of=day)
+                  keep={"as_of": as_of} if as_of else {}, areas=v.areas, total=v.total, as_of=v.as_of,
+                  computed_at=v.computed_at, source=v.source, stale=v.stale,
+                  fresh_href=_href("/campaign", township=township, as_of=as_of, fresh="1"))
 
 
 @router.get("/sites", response_class=HTMLResponse)
