@@ -59,15 +59,27 @@ LangQ = Annotated[str | None, Query(alias="lang")]
 _LISTED = (lazyload(Device.product_model), lazyload(Device.site))
 
 
+# The overview lists the first OVERVIEW_ALARMS active alarms (open before acknowledged, newest
+# first) with the total; `?alarms=N` shows more, up to ALARMS_MAX. Listing all 1,000 open alarms
+# of a million-device city with their device and site cost most of the page (docs/performance.md).
+OVERVIEW_ALARMS = 50
+ALARMS_MAX = 1000
+ALARMS_API = "/api/v1/alarms?active=true"
+
+
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, session: SessionDep, lang: LangQ = None) -> HTMLResponse:
+def overview(request: Request, session: SessionDep, lang: LangQ = None,
+             alarms_n: Annotated[int, Query(alias="alarms", ge=1, le=ALARMS_MAX)] = OVERVIEW_ALARMS) -> HTMLResponse:
     ctx = _ctx(request, lang)
+    # Index reads: the count from ix_alarms_state_opened_at, the rows by walking that index in
+    # (state, opened_at) descending order, each alarm's device and site by their unique keys.
+    active_count = session.scalar(select(func.count()).select_from(Alarm).where(Alarm.state.in_(alarms.ACTIVE))) or 0
     active = session.execute(
         select(Alarm, Device, Site)
         .join(Device, Device.device_id == Alarm.device_id)
         .outerjoin(Site, Site.id == Device.site_id)
         .where(Alarm.state.in_(alarms.ACTIVE))
-        .order_by(Alarm.state.desc(), Alarm.opened_at.desc()).options(*_LISTED)
+        .order_by(Alarm.state.desc(), Alarm.opened_at.desc()).limit(alarms_n).options(*_LISTED)
     ).all()
     # Two index counts rather than a GROUP BY over every device (online is NOT NULL): the
     # offline ones are a few per cent, and SQLite counts a whole table from its smallest index.
@@ -82,7 +94,10 @@ def overview(request: Request, session: SessionDep, lang: LangQ = None) -> HTMLR
         select(Device, Site).outerjoin(Site, Site.id == Device.site_id).where(Device.online.is_(True))
         .order_by(Device.device_id).limit(200).options(*_LISTED)
     ).all()
-    ctx.update(active=active, online_count=counts[True], offline_count=counts[False], offline=offline,
+    more_n = min(active_count, ALARMS_MAX)
+    more = (request.url.path + "?" + urlencode({"alarms": more_n})) if len(active) < more_n else None
+    ctx.update(active=active, active_count=active_count, more_alarms_href=more, more_alarms_n=more_n,
+               alarms_api=ALARMS_API, online_count=counts[True], offline_count=counts[False], offline=offline,
                online=online, refresh_s=15)
     return _render("index.html", ctx, lang)
 
