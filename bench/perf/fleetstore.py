@@ -23,6 +23,9 @@ QUERIES: dict[str, tuple[str, str | None]] = {
     "offline_devices": ("/api/v1/devices?online=false&limit=50", None),
     "calibration_due": ("/api/v1/workorders?kind=calibration_due&state=open&limit=50", "fleet.lifecycle.api"),
     "township_progress": ("/api/v1/campaign/progress", "fleet.campaign.api"),
+    # One township's community breakdown (what township staff see) and the progress page.
+    "township_progress_one": ("/api/v1/campaign/progress?township=%E8%B1%AB%E9%BE%99%E9%95%87", "fleet.campaign.api"),
+    "township_progress_page": ("/campaign?lang=en", "page"),
 }
 
 # Where the alarm-storm watcher looks for open alarms.

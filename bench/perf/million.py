@@ -244,18 +244,57 @@ def _service_queries() -> dict[str, Callable[[Any], Any]]:
         campaign = None
     if lifecycle is not None and hasattr(lifecycle, "list_work_orders"):
         out["calibration_due"] = lambda s: lifecycle.list_work_orders(s, states=["open", "assigned"], kind="calibration_due", limit=50)
-    if campaign is not None and hasattr(campaign, "progress"):
+    try:
+        from fleet.campaign import snapshot
+    except ImportError:
+        snapshot = None
+    if snapshot is not None:
+        # What the progress API and page call per request: the stored snapshot when it is there.
+        out["township_progress"] = lambda s: snapshot.view(s)
+        out["township_progress_one"] = lambda s: snapshot.view(s, township=TOWNSHIPS[0])
+    elif campaign is not None and hasattr(campaign, "progress"):
         out["township_progress"] = lambda s: campaign.progress(s)
     return out
 
 
-def time_service_queries(url: str, repeats: int) -> dict[str, Any]:
+def _live_queries() -> dict[str, Callable[[Any], Any]]:
+    """Off the default path, reported but not a goal: what `fresh=true` (or another `as_of`)
+    costs for one township. The city's live figure is the snapshot refresh's own line."""
+    try:
+        from fleet.campaign import snapshot
+    except ImportError:
+        return {}
+    return {"township_progress_one_live": lambda s: snapshot.view(s, township=TOWNSHIPS[0], fresh=True)}
+
+
+def refresh_snapshot(url: str) -> dict[str, Any]:
+    """After the bulk load (a DBAPI path, so it counts its own change), compute and store the
+    township progress snapshot once, as the fleet's background task would have by the time an
+    operator looks: the requests then time what users hit, and this is the refresh's own cost."""
+    try:
+        from fleet.campaign import changes, snapshot
+    except ImportError:
+        return {"skipped": "fleet.campaign.snapshot is not written yet"}
+    from fleet.store.db import Database
+
+    db = Database(url)
+    try:
+        with db.engine.begin() as conn:
+            changes.bump(conn)
+        t0 = time.perf_counter()
+        c = snapshot.refresh(db)
+        return {"ms": round((time.perf_counter() - t0) * 1000, 1), "compute_ms": c.ms, "communities": len(c.rows)}
+    finally:
+        db.dispose()
+
+
+def time_service_queries(url: str, repeats: int, queries: dict[str, Callable[[Any], Any]] | None = None) -> dict[str, Any]:
     from fleet.store.db import Database
 
     db = Database(url)
     out: dict[str, Any] = {}
     try:
-        for name, fn in _service_queries().items():
+        for name, fn in (_service_queries() if queries is None else queries).items():
             times = []
             t_query = time.perf_counter()
             try:
@@ -286,6 +325,8 @@ def million(ctx: Any) -> dict[str, Any]:
     if why:
         res["queries_skipped"] = why
         return res
+    res["progress_snapshot_refresh"] = refresh_snapshot(url)
+    ctx.log("million: progress snapshot refresh %s" % res["progress_snapshot_refresh"])
     srv = ctx.fleet("million", url)
     res["fleet_start_s"] = round(srv.start(ready_timeout=300), 1)
     try:
@@ -293,5 +334,6 @@ def million(ctx: Any) -> dict[str, Any]:
     finally:
         srv.stop()
     res["service_queries"] = time_service_queries(url, ctx.p(20, 3))
+    res["live_queries"] = time_service_queries(url, ctx.p(5, 2), _live_queries())
     ctx.log("million: " + ", ".join("%s p95 %s ms" % (k, v.get("p95_ms")) for k, v in {**res["queries"], **res["service_queries"]}.items()))
     return res

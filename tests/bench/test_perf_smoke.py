@@ -95,7 +95,9 @@ def test_smoke__fleet_answered_and_stored(report: dict) -> None:
     assert len(ab) == 7 and all(v["msgs_per_s"] > 0 for v in ab), ab
 
     mil = report["scenarios"]["million"]
-    assert set(mil["queries"]) == {"dashboard_overview", "alarms_now", "offline_devices", "calibration_due", "township_progress"}
+    assert set(mil["queries"]) == {"dashboard_overview", "alarms_now", "offline_devices", "calibration_due", "township_progress",
+                                   "township_progress_one", "township_progress_page"}
+    assert mil["progress_snapshot_refresh"]["communities"] > 0  # the snapshot was computed after the load
     timed = {n: q for n, q in mil["queries"].items() if "skipped" not in q}
     assert {"dashboard_overview", "alarms_now", "offline_devices"} <= set(timed)
     assert all(q["status"] == {"200": q["count"]} for q in timed.values()), mil["queries"]
