@@ -169,3 +169,12 @@ def test_task__refreshes_only_when_due(db, town) -> None:  # noqa: ANN001
     again = asyncio.run(progress_snapshot.refresh_once(fleet))
     assert again is not None and again.changes == first.changes + 1 and _same(db)
     assert asyncio.run(progress_snapshot.refresh_once(fleet, force=True)) is not None
+
+
+def test_townships__one_seek_each_same_as_distinct(db, town) -> None:  # noqa: ANN001
+    with db.session() as s:
+        s.add_all([Site(account_no="X-1", name="无乡镇", category="residential", supply="lpg", township=None),
+                   Site(account_no="X-2", name="一", category="residential", supply="lpg", township="一镇")])
+        s.commit()
+        plain = list(s.scalars(select(Site.township).where(Site.township.is_not(None)).distinct().order_by(Site.township)))
+        assert service.townships(s) == plain and len(plain) == 3
