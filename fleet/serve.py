@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import signal
@@ -23,6 +22,7 @@ import uvicorn
 
 from fleet.api.main import create_app
 from fleet.core.config import Settings, get_settings
+from fleet.core.heap import freeze_startup_heap, thaw_heap
 from fleet.runtime import Fleet
 from fleet.tasks import progress_snapshot, work_orders
 
@@ -80,23 +80,18 @@ async def serving(settings: Settings) -> AsyncIterator[ServeHandle]:
             await task
             raise RuntimeError("HTTP server stopped during start-up")
         await asyncio.sleep(0.01)
-    # Everything built so far (modules, the app, the store's mappers: ~200,000 objects) lives as
-    # long as the process. Frozen, the cyclic GC stops re-scanning it at every full collection:
-    # each of those cost a request 60-200 ms (the dashboard overview's p95 at a million devices
-    # was 194 ms with them and 74 ms without, docs/performance.md).
-    gc.collect()
-    gc.freeze()
     handle = ServeHandle(fleet, server, http_port)
+    freeze_startup_heap()  # full collections skip start-up objects (fleet/core/heap.py: why, measured)
     log.info("fleet serving: HTTP %s, CoAP %s, database %s", handle.http_url, handle.coap_url, settings.db)
     try:
         yield handle
     finally:
+        thaw_heap()  # a process that serves again (tests) lets this fleet's objects be collected
         server.should_exit = True
         with contextlib.suppress(Exception):
             await task
         sock.close()
         await fleet.stop()
-        gc.unfreeze()  # a process that serves again (tests) lets this fleet's objects be collected
 
 
 async def run(settings: Settings, *, ready_file: Path | None = None, announce: bool = True) -> None:
