@@ -43,9 +43,11 @@ def _pin_workers(srv: procs.Server, workers: int, cpus: list[int], timeout: floa
 
 
 def scale(ctx: Ctx) -> dict[str, Any]:
-    devices = ctx.p(1000, 200)
+    # A wider window than `steady`: with several processes taking turns at SQLite's write lock a
+    # request waits longer, and 256 outstanding would measure the window, not the processes.
+    devices = ctx.p(2000, 200)
     duration = ctx.p(20.0, 1.5)
-    window = ctx.p(256, 64)
+    window = ctx.p(1024, 64)
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     most = max(2, min(len(cpus), 4)) if not ctx.smoke else 2
     res: dict[str, Any] = {"devices": devices, "duration_s": duration, "window": window, "cpus": len(cpus), "runs": []}
