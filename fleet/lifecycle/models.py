@@ -36,7 +36,8 @@ class WorkOrder(Base):
     """Work to do at a site: raised by the rules (or by hand), assigned, done, closed."""
 
     __tablename__ = "work_orders"
-    __table_args__ = (Index(None, "state", "due_on"),)
+    # (kind, state, due_on, id): the list by kind, soonest due first (migration 0009)
+    __table_args__ = (Index(None, "state", "due_on"), Index(None, "kind", "state", "due_on", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)

@@ -151,3 +151,24 @@ def test_raise__replaced_asset_cancels_its_order(db, install) -> None:
         assert (rows, count) == ([], 0)
         with pytest.raises(BadInput, match="state bogus: expected one of open, assigned"):
             service.list_work_orders(s, states=["bogus"])
+
+
+def test_list_work_orders__soonest_first_undated_last__every_page_as_one_sorted_list(db) -> None:
+    """Read as two ranges (dated, then undated) for the index; every offset/limit must give the
+    slice of the one list sorted by (no due date, due date, id)."""
+    dues = [date(2025, 3, 1), None, date(2025, 1, 5), date(2025, 1, 5), None, date(2024, 12, 31), None]
+    with db.session() as s:
+        for i, due in enumerate(dues):
+            s.add(WorkOrder(key=f"k{i}", kind="calibration_due", state="open" if i != 3 else "assigned", due_on=due))
+        s.add(WorkOrder(key="other", kind="hose_eol", state="open", due_on=date(2020, 1, 1)))
+        s.commit()
+        everything = s.scalars(select(WorkOrder).where(WorkOrder.kind == "calibration_due")).all()
+        expected = [w.id for w in sorted(everything, key=lambda w: (w.due_on is None, w.due_on or date.min, w.id))]
+        for offset in range(0, 9):
+            for limit in (None, 1, 2, 3, 5, 50):
+                rows, count = service.list_work_orders(s, states=["open", "assigned"], kind="calibration_due",
+                                                       offset=offset, limit=limit)
+                want = expected[offset:] if limit is None else expected[offset : offset + limit]
+                assert ([w.id for w in rows], count) == (want, 7), (offset, limit)
+        rows, count = service.list_work_orders(s, states=["open"], kind="calibration_due")
+        assert count == 6 and all(w.state == "open" for w in rows) and rows[-1].due_on is None
