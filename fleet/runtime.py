@@ -36,7 +36,8 @@ class Fleet:
 
     def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
         self.settings = settings
-        self.db = database or Database(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
+        self.db = database or Database(settings.db, sqlite_synchronous=settings.sqlite_synchronous,
+                                          background_checkpoint=True)
         self.ingestor = Ingestor(settings)
         self.counter = ErrorCounter()
         self.writer = BatchWriter(self.db, self.ingestor, batch_max=settings.ingest_batch_max,

@@ -109,7 +109,7 @@ class Worker:
         self.bind = bind
         self.relay_addr = ("127.0.0.1", relay_port)
         self.token = token
-        self.db = Database(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
+        self.db = Database(settings.db, sqlite_synchronous=settings.sqlite_synchronous, background_checkpoint=True)
         self.counter = ErrorCounter()
         self.writer = BatchWriter(self.db, Ingestor(settings), batch_max=settings.ingest_batch_max,
                                   wait_ms=settings.ingest_batch_wait_ms)

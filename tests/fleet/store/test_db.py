@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+import time
 from pathlib import Path
 
 import pytest
 
-from fleet.store.db import Database, normalise_url
+from fleet.store.db import Database, WalCheckpointer, normalise_url
 from fleet.store.models import ProductModel
 
 
@@ -48,3 +49,28 @@ def test_utc_datetime__naive__refused(sqlite_db: Database) -> None:
         s.add(ProductModel(code="m1", kind="alarm", maker="m", model="x", created_at=datetime(2026, 1, 1)))
         with pytest.raises(Exception, match="naive datetime"):
             s.commit()
+
+
+def test_sqlite__background_checkpoint__commits_leave_it_to_the_thread(tmp_path: Path) -> None:
+    db = Database(tmp_path / "ck.db", background_checkpoint=True)
+    plain = Database(tmp_path / "plain.db")
+    try:
+        assert db.checkpointer is not None and plain.checkpointer is None
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == WalCheckpointer.FALLBACK_PAGES
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+            for _ in range(50):
+                conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 4000,))
+            conn.commit()
+        wal = tmp_path / "ck.db-wal"
+        assert wal.stat().st_size > 50 * 4000  # the commits left the WAL alone
+        deadline = time.monotonic() + 10
+        while db.checkpointer.runs < 2:  # the thread's PASSIVE checkpoint copied it into the file
+            assert time.monotonic() < deadline, "no background checkpoint within 10 s"
+            time.sleep(0.1)
+        assert (tmp_path / "ck.db").stat().st_size > 50 * 4000 and db.checkpointer.failures == 0
+        thread = db.checkpointer._thread  # noqa: SLF001
+    finally:
+        db.dispose()
+        plain.dispose()
+    assert db.checkpointer is None and not thread.is_alive()
