@@ -52,12 +52,7 @@ def scale(ctx: Ctx) -> dict[str, Any]:
     most = max(2, min(len(cpus), 4)) if not ctx.smoke else 2
     res: dict[str, Any] = {"devices": devices, "duration_s": duration, "window": window, "cpus": len(cpus), "runs": []}
 
-    base = ctx.baseline("scale")
-    base.start()
-    try:
-        lg = ctx.loadgen("scale-baseline", base, devices=devices, duration=duration, window=window)
-    finally:
-        base.stop()
+    lg = ctx.run_baseline("scale", devices=devices, duration=duration, window=window)
     res["baseline"] = _brief(lg)
     baseline_rate = lg["main"]["answered_msgs_per_s"]
     res["baseline_msgs_per_s"] = baseline_rate

@@ -99,6 +99,15 @@ class Ctx:
         return procs.Server("baseline", argv, coap, None, cpu=self.server_cpu,
                             log=self.workdir / ("%s.baseline.log" % name))
 
+    def run_baseline(self, name: str, **cfg: Any) -> dict[str, Any]:
+        """Start the bare aiocoap baseline, run the generator against it with `cfg`, stop it."""
+        srv = self.baseline(name)
+        srv.start()
+        try:
+            return self.loadgen("%s-baseline" % name, srv, **cfg)
+        finally:
+            srv.stop()
+
     def proposal(self, name: str, url: str, *extra: str) -> procs.Server:
         """The lean ingest prototype (bench/perf/proto_ingest.py) on the same kind of database."""
         coap = procs.free_port()
@@ -174,12 +183,7 @@ def steady(ctx: Ctx) -> dict[str, Any]:
     window = ctx.p(128, 64)
     res: dict[str, Any] = {"devices": devices, "duration_s": duration, "window": window}
 
-    srv = ctx.baseline("steady")
-    srv.start()
-    try:
-        lg = ctx.loadgen("steady-baseline", srv, devices=devices, duration=duration, window=window)
-    finally:
-        srv.stop()
+    lg = ctx.run_baseline("steady", devices=devices, duration=duration, window=window)
     res["baseline"] = _brief(lg)
     res["baseline_msgs_per_s"] = lg["main"]["answered_msgs_per_s"]
     ctx.log("steady: baseline %.0f msgs/s" % res["baseline_msgs_per_s"])

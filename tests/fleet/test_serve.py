@@ -35,20 +35,27 @@ def _wkc(port: int) -> bytes:
     return asyncio.run(main())
 
 
-def test_serve__subprocess_ready_file_and_sigterm(tmp_path: Path) -> None:
+def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], dict]:
+    """`gasguard serve` on free ports; returns the process and its ready file once written."""
     ready = tmp_path / "ready.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleet.cli", "serve", "--db", str(tmp_path / "fleet.db"), "--coap-port", "0",
-         "--http-port", "0", "--ready-file", str(ready), "--log-level", "WARNING"],
+         "--http-port", "0", "--ready-file", str(ready), "--log-level", "WARNING", *extra],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"gasguard serve did not become ready in 30 s: {out}{err}")
+        time.sleep(0.1)
+    return proc, json.loads(ready.read_text())
+
+
+def test_serve__subprocess_ready_file_and_sigterm(tmp_path: Path) -> None:
+    proc, info = _serve(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "gasguard serve did not become ready in 30 s"
-            time.sleep(0.1)
-        info = json.loads(ready.read_text())
         health = httpx.get(f"{info['http_url']}/api/v1/health", headers=auth_headers(str(tmp_path / "fleet.db"))).json()
         assert health["status"] == "ok" and health["coap_port"] == info["coap_port"]
         assert _wkc(info["coap_port"]).startswith(b"</gg/reg>;ct=60")
@@ -116,19 +123,8 @@ def test_serve__coap_port_taken__exit_1_with_message(tmp_path: Path) -> None:
 
 def test_serve__ingest_workers_in_health__main_killed__workers_exit(tmp_path: Path) -> None:
     """A worker must not outlive its main process: it would hold the CoAP port and relay to nobody."""
-    ready = tmp_path / "ready.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "serve", "--db", str(tmp_path / "fleet.db"), "--coap-port", "0",
-         "--http-port", "0", "--ready-file", str(ready), "--log-level", "WARNING", "--ingest-workers", "1"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc, info = _serve(tmp_path, "--ingest-workers", "1")
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "gasguard serve did not become ready in 30 s"
-            time.sleep(0.1)
-        info = json.loads(ready.read_text())
         health = httpx.get(f"{info['http_url']}/api/v1/health", headers=auth_headers(str(tmp_path / "fleet.db"))).json()
         workers = health["ingest"]["workers"]
         assert workers["workers"] == 1 and workers["restarts"] == 0 and len(workers["pids"]) == 1
