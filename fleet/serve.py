@@ -22,7 +22,7 @@ import uvicorn
 
 from fleet.api.main import create_app
 from fleet.core.config import Settings, get_settings
-from fleet.core.heap import freeze_startup_heap, thaw_heap
+from fleet.core.heap import freeze_after_warm_up, freeze_startup_heap, thaw_heap
 from fleet.runtime import Fleet
 from fleet.tasks import progress_snapshot, work_orders
 
@@ -82,10 +82,12 @@ async def serving(settings: Settings) -> AsyncIterator[ServeHandle]:
         await asyncio.sleep(0.01)
     handle = ServeHandle(fleet, server, http_port)
     freeze_startup_heap()  # full collections skip start-up objects (fleet/core/heap.py: why, measured)
+    warm = freeze_after_warm_up(asyncio.get_running_loop())
     log.info("fleet serving: HTTP %s, CoAP %s, database %s", handle.http_url, handle.coap_url, settings.db)
     try:
         yield handle
     finally:
+        warm.cancel()
         thaw_heap()  # a process that serves again (tests) lets this fleet's objects be collected
         server.should_exit = True
         with contextlib.suppress(Exception):

@@ -38,7 +38,7 @@ from fleet.coap import reader
 from fleet.coap.fastpath import FastPath
 from fleet.coap.relay import PKTINFO, RCVBUF_BYTES, pack
 from fleet.core.config import Settings
-from fleet.core.heap import freeze_startup_heap
+from fleet.core.heap import freeze_after_warm_up, freeze_startup_heap
 from fleet.ingest.core import Ingestor
 from fleet.ingest.counters import ErrorCounter
 from fleet.ingest.writer import BatchWriter
@@ -204,6 +204,7 @@ async def main(cfg: dict[str, Any]) -> int:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     await worker.start()
     freeze_startup_heap()  # as the main process (fleet/core/heap.py)
+    freeze_after_warm_up(loop)
     _emit({"ready": {"pid": os.getpid(), "bind": list(worker.bind), "keyed_devices": len(worker.keyed)}})
 
     async def refresh_keys() -> None:
