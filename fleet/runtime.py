@@ -93,8 +93,7 @@ class Fleet:
         if self.fastpath is None:
             log.warning("ingest_workers = %d ignored: workers share the fast path (coap_ingest = fast)", n)
             return
-        assert self.coap is not None
-        self.workers = IngestWorkers(self.settings, self.coap.context, n,
+        self.workers = IngestWorkers(self.settings, self.fastpath, n,
                                      count_bad=lambda why: self.counter.count("coap", "relay", why, None))
         await self.workers.start()
 

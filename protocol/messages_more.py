@@ -67,7 +67,7 @@ def pack_to_heartbeat(pack):
             if type(bn) is not str:
                 raise MessageError(_rec(i) + ".bn", "expected text, got %s" % cbor_type_name(bn))
             if i == 0:
-                _bn_device(_rec(0), bn, flat)
+                _bn_device(bn, flat)
         if senml.BT in rec:
             bt = rec[senml.BT]
             if not _is_number(bt):
@@ -100,12 +100,12 @@ def _rec(i):
     return "heartbeat[%d]" % i
 
 
-def _bn_device(where, bn, flat):
+def _bn_device(bn, flat):
     prefix = senml.BASE_NAME_PREFIX
     dev = bn[len(prefix) : -1]
     if not bn.startswith(prefix) or not bn.endswith(":") or not _is_device_id(dev):
         raise MessageError(
-            where + ".bn", "expected %s<device_id>:, got %s" % (prefix, _got(bn))
+            _rec(0) + ".bn", "expected %s<device_id>:, got %s" % (prefix, _got(bn))
         )
     flat["dev"] = dev
 

@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from bench.perf import fleetstore, procs
+from bench.perf import fleetstore, machine, procs
 from bench.perf.scenarios import Ctx, _brief
 
 
@@ -74,7 +74,7 @@ def scale(ctx: Ctx) -> dict[str, Any]:
                "server_cpu_us_per_msg": m.get("server_cpu_us_per_msg"), "latency": m["latency"],
                "retransmissions": m["retransmissions"], "lost": m["lost"], "kernel_udp_drops": m.get("kernel_udp_drops"),
                "generator_cpu_s": lg.get("generator_cpu_s"), "stored": stored, "heartbeats_acknowledged": hb,
-               "every_ack_stored": stored["readings"] >= hb, "load_average": procs_load()}
+               "every_ack_stored": stored["readings"] >= hb, "load_average": machine.load_average()}
         run["ratio_to_baseline"] = round(run["msgs_per_s"] / baseline_rate, 2) if baseline_rate else None
         res["runs"].append(run)
         ctx.log("scale: %d process(es) %.0f msgs/s (%s x baseline)" % (n, run["msgs_per_s"], run["ratio_to_baseline"]))
@@ -87,6 +87,3 @@ def scale(ctx: Ctx) -> dict[str, Any]:
                    "ratio_to_baseline": best["ratio_to_baseline"], "every_ack_stored": best["every_ack_stored"]}
     return res
 
-
-def procs_load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]

@@ -416,11 +416,8 @@ def attach(context: aiocoap.Context, fast: FastPath) -> FastPath:
             continue
         original = mi.datagram_msg_received
         sendmsg = transport.sendmsg
-        pktinfo = (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO)
-
         def received(data: bytes, ancdata: Any, flags: int, address: Any, _orig: Any = original) -> None:
-            # answer from the address the request came to (aiocoap does the same with pktinfo)
-            reply = [c for c in ancdata if (c[0], c[1]) == pktinfo]
+            reply = reader.reply_ancdata(ancdata)
             try:
                 taken = fast.receive(data, address, reply)
             except Exception as e:  # noqa: BLE001 - a fast-path bug must not stop aiocoap's reader

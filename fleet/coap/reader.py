@@ -10,7 +10,8 @@ read on every wake-up, before the data.
 
 `install(transport, protocol)` puts the batched reader in place of aiocoap's on its socket
 (same callbacks: datagram_msg_received, datagram_errqueue_received, error_received);
-`drain()` is the loop itself, used there and by the ingest workers on their own sockets."""
+`drain()` is the loop itself, used there and by the ingest workers on their own sockets;
+`reply_ancdata()` picks what the answer to a datagram needs of its ancillary data."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ MAX_ANCDATA = 1024
 ERRQUEUE_PER_WAKE = 16
 
 Handler = Callable[[bytes, list[Any], int, Any], None]
+PKTINFO = (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO)
+
+
+def reply_ancdata(ancdata: list[Any]) -> list[Any]:
+    """The packet-info entry of a received datagram's ancillary data: which local address it came
+    to, so the answer leaves from that address (aiocoap answers the same way)."""
+    return [c for c in ancdata if (c[0], c[1]) == PKTINFO]
 
 
 def drain(sock: socket.socket, deliver: Handler, *, errqueue: Handler | None = None,

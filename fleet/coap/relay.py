@@ -25,12 +25,13 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from fleet.coap.fastpath import RCVBUF_BYTES  # as large as the CoAP socket's
+from fleet.coap.reader import PKTINFO
+
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 16
 _HEAD = struct.Struct("!HIIB")  # port, flowinfo, scope id, host length
-PKTINFO = (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO)
-RCVBUF_BYTES = 4 << 20  # as the CoAP socket's (fleet/coap/fastpath.py RCVBUF_BYTES)
 
 Address = tuple[str, int, int, int]
 

@@ -21,8 +21,8 @@ import signal
 import sys
 from typing import Any
 
+from fleet.coap.fastpath import FastPath
 from fleet.coap.relay import RelayEndpoint, open_relay
-from fleet.coap.tuning import message_managers
 from fleet.core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,10 @@ RESTART_MAX_S = 30.0
 
 
 class IngestWorkers:
-    """`count` worker processes sharing the CoAP port of `context` (an aiocoap server context
-    whose udp6 socket has the fast path attached)."""
+    """`count` worker processes sharing the CoAP port of `fast`'s socket (a FastPath attached to
+    the aiocoap server's udp6 socket: `fast.interface` is its message interface)."""
 
-    def __init__(self, settings: Settings, context: Any, count: int, *, count_bad: Any = None) -> None:
+    def __init__(self, settings: Settings, fast: FastPath, count: int, *, count_bad: Any = None) -> None:
         if count < 1:
             raise ValueError(f"ingest workers: count must be at least 1, got {count}")
         self.settings = settings
@@ -48,21 +48,15 @@ class IngestWorkers:
         self.pids: dict[int, int] = {}
         self.restarts = 0
         self._count_bad = count_bad
-        self._mi = self._message_interface(context)
+        if fast.interface is None:
+            raise RuntimeError("ingest workers: the fast path is not attached to a CoAP socket")
+        self._mi = fast.interface
         sockname = self._mi.transport.get_extra_info("socket").getsockname()
         self.bind = (sockname[0], int(sockname[1]))
         self._procs: dict[int, asyncio.subprocess.Process] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._ready: dict[int, asyncio.Event] = {}
         self._stopping = False
-
-    @staticmethod
-    def _message_interface(context: Any) -> Any:
-        for mm in message_managers(context):
-            mi = mm.message_interface
-            if getattr(mi, "transport", None) is not None and hasattr(mi, "datagram_msg_received"):
-                return mi
-        raise RuntimeError("ingest workers: the CoAP context has no udp6 socket to share")
 
     def _deliver(self, data: bytes, ancdata: list[Any], flags: int, address: Any) -> None:
         # looked up per datagram: the fast path's wrapper, which hands aiocoap what it does not take
@@ -76,7 +70,7 @@ class IngestWorkers:
             self._ready[i] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._keep(i), name=f"fleet-ingest-worker-{i}"))
         waits = [asyncio.create_task(e.wait()) for e in self._ready.values()]
-        done, pending = await asyncio.wait(waits, timeout=READY_TIMEOUT_S)
+        _, pending = await asyncio.wait(waits, timeout=READY_TIMEOUT_S)
         for w in pending:
             w.cancel()
         ready = sum(1 for e in self._ready.values() if e.is_set())

@@ -4,8 +4,8 @@ Why: a fleet process holds a few hundred thousand objects from start-up (modules
 mappers, the FastAPI app, aiocoap) that never become garbage, and every full (generation 2)
 collection walks all of them again. Under a steady 1,000 messages a second the ingest path's
 short-lived objects trigger one every several seconds: measured in the soak benchmark (120 s,
-gc callbacks timing each collection), 14 full collections of 25-320 ms each, which stalled the
-event loop and set the p99 acknowledgement latency (41 ms over 10 minutes; goal < 10 ms); the
+gc callbacks timing each collection), 14 full collections, 25-60 ms each under traffic (and
+100-320 ms at start-up), which stalled the event loop: p99 35 -> 22 ms with the freeze; the
 same scans cost a dashboard request 60-200 ms (the overview's p95 at a million devices, 194 ms
 with them, 74 ms without, in-process).
 `gc.freeze()` (Python 3.7+) moves everything alive now into a permanent generation that

@@ -97,12 +97,9 @@ _INT_COLUMNS = frozenset(("alarm", "valve", "faults", "heap_free", "uptime_s"))
 
 
 def reading_values(body: dict[str, Any]) -> dict[str, Any]:
-    """The `readings` columns of a heartbeat's flat dict (or of its `heartbeat_health`)."""
-    values = {col: json_safe(body.get(name)) for name, col in READING_FIELDS.items()}
-    for col in _INT_COLUMNS:
-        if values[col] is not None:
-            values[col] = int(values[col])
-    return values
+    """The `readings` columns of a heartbeat's flat dict."""
+    safe = {name: json_safe(body.get(name)) for name in READING_FIELDS}
+    return dict(zip(READING_FIELDS.values(), _reading_tuple(safe)))
 
 
 def heartbeat_health(body: dict[str, Any], at: datetime, at_iso: str | None = None) -> dict[str, Any]:

@@ -51,6 +51,17 @@ def test_utc_datetime__naive__refused(sqlite_db: Database) -> None:
             s.commit()
 
 
+def _wal_frames_after_commits(database: Database, commits: int) -> int:
+    """Commit `commits` one-page rows one by one; the frames then in the WAL (not yet reset)."""
+    with database.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+        conn.commit()
+        for _ in range(commits):
+            conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 4000,))
+            conn.commit()
+        return int(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
 def test_sqlite__background_checkpoint__commits_leave_it_to_the_thread(tmp_path: Path) -> None:
     db = Database(tmp_path / "ck.db", background_checkpoint=True)
     plain = Database(tmp_path / "plain.db")
@@ -58,12 +69,12 @@ def test_sqlite__background_checkpoint__commits_leave_it_to_the_thread(tmp_path:
         assert db.checkpointer is not None and plain.checkpointer is None
         with db.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == WalCheckpointer.FALLBACK_PAGES
-            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
-            for _ in range(50):
-                conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 4000,))
-            conn.commit()
+        db.checkpointer.stop()  # commits alone first: without the thread, the WAL keeps growing
+        # past SQLite's 1,000-page autocheckpoint, where the plain database's commits checkpoint it
+        assert _wal_frames_after_commits(db, 1200) > 1200 and _wal_frames_after_commits(plain, 1200) < 1000
         wal = tmp_path / "ck.db-wal"
         assert wal.stat().st_size > 50 * 4000  # the commits left the WAL alone
+        db.checkpointer = WalCheckpointer(db.engine, every_s=0.05)
         deadline = time.monotonic() + 10
         while db.checkpointer.runs < 2:  # the thread's PASSIVE checkpoint copied it into the file
             assert time.monotonic() < deadline, "no background checkpoint within 10 s"
